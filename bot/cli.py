@@ -1,0 +1,52 @@
+"""`diagrambot bot [--config config.toml]`: run the Discord bot until stopped (Ctrl-C)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any, Callable
+
+from bot.settings import BotSettings, ScheduleSettings, resolve_token
+from diagrambot.config import load, section
+from diagrambot.errors import UserError
+from storage.settings import StorageSettings
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `bot` on the main CLI's subparsers."""
+    parser = subparsers.add_parser("bot", help="run the Discord bot (token from DISCORD_TOKEN)")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="config.toml (see config.example.toml); default: built-in settings")
+    parser.set_defaults(func=run_bot)
+
+
+def build_bot(args: argparse.Namespace, make_service: Callable | None = None):
+    """Settings, token and client, checked before anything connects; returns (bot, token).
+
+    `make_service(settings)` builds the drawing service (default: ml.service.DiagramService).
+    """
+    settings = load(args.config)
+    bot_settings = section(settings, "bot", BotSettings)
+    storage = section(settings, "storage", StorageSettings)
+    schedule = section(settings, "schedule", ScheduleSettings)
+    token = resolve_token(bot_settings)
+    if token is None:
+        raise UserError(f"no Discord bot token: set the {bot_settings.token_env} environment variable "
+                        "(or [bot] token in your untracked config.toml)")
+    from bot.client import DiagramBot           # imported here: discord.py is not needed to fail fast
+    if make_service is None:
+        from ml.service import DiagramService as make_service
+    log.info("starting the bot: database %s, %d worker(s), schedule %s", storage.db_path,
+             bot_settings.workers, schedule.retrain_cron if schedule.enabled else "off")
+    bot = DiagramBot(settings, make_service(settings), bot_settings=bot_settings,
+                     storage=storage, schedule=schedule)
+    return bot, token
+
+
+def run_bot(args: argparse.Namespace) -> int:
+    bot, token = build_bot(args)
+    # log_handler=None: the diagrambot CLI has already configured logging.
+    bot.run(token, log_handler=None)
+    return 0

@@ -1,0 +1,114 @@
+"""`/diagram request:<text> [candidates] [top]`: check, take a place in the queue, answer at once.
+
+Discord fails an interaction that gets no answer within 3 seconds, so the handler does no slow
+work before `defer()`: the checks and the queue place are synchronous, then it defers, and only
+then writes the request row and tells the user where they are in the queue. Refusals (empty,
+too long, too many pending) are ephemeral and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Optional
+
+import discord
+from discord import app_commands
+
+from bot.queue import Job, Progress, Refused
+from ml.pipeline import RequestError, check_request
+
+if TYPE_CHECKING:
+    from bot.client import DiagramBot
+
+log = logging.getLogger(__name__)
+
+MAX_TOP = 10   # diagrams posted per request: each is a message with five reactions
+
+
+def validate(bot: "DiagramBot", text: str, candidates: int | None, top: int | None) -> tuple[str, int, int]:
+    """The tidied request, candidate count and top count; Refused says what to change."""
+    try:
+        text = check_request(text)
+    except RequestError as error:
+        raise Refused(str(error)) from None
+    limit = bot.bot_settings.max_request_chars
+    if len(text) > limit:
+        raise Refused(f"the request is {len(text)} characters long; the limit is {limit}")
+    pipeline = bot.settings.pipeline
+    n = pipeline.candidates if candidates is None else candidates
+    if not 1 <= n <= pipeline.max_candidates:
+        raise Refused(f"candidates must be between 1 and {pipeline.max_candidates}")
+    if top is None:
+        top = min(pipeline.top, n, MAX_TOP)
+    elif not 1 <= top <= min(n, MAX_TOP):
+        raise Refused(f"top must be between 1 and {min(n, MAX_TOP)} (no more than the candidates)")
+    return text, n, top
+
+
+async def tell(interaction: discord.Interaction, text: str) -> None:
+    """An ephemeral answer, whether or not the interaction was already answered or deferred."""
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+def describe_position(job: Job, position: int | None, running: int) -> str:
+    if position is None:
+        return f"⏳ Request #{job.request_id}: starting…"
+    ahead = position - 1 + running
+    if ahead == 0:
+        return f"⏳ Request #{job.request_id} is next; the diagrams will be posted in this channel."
+    return (f"⏳ Request #{job.request_id} is queued at position {position} "
+            f"({ahead} request{'s' if ahead != 1 else ''} ahead of you); "
+            "the diagrams will be posted in this channel.")
+
+
+async def submit(bot: "DiagramBot", interaction: discord.Interaction, text: str,
+                 candidates: int | None = None, top: int | None = None, *,
+                 ephemeral: bool = False) -> Job | None:
+    """The one way a request enters the queue (/diagram and the reroll button); the job or None."""
+    user = interaction.user
+    try:
+        text, n, top = validate(bot, text, candidates, top)
+        channel = interaction.channel or bot.get_partial_messageable(interaction.channel_id)
+        job = Job(user_id=user.id, user_name=getattr(user, "display_name", None) or user.name,
+                  text=text, n=n, top=top, channel=channel, channel_id=interaction.channel_id,
+                  guild_id=interaction.guild_id, progress=Progress(interaction))
+        bot.queue.submit(job)
+    except Refused as refusal:
+        await tell(interaction, f"⚠️ {refusal}")
+        return None
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        await bot.db.upsert_user(user.id, user.name)
+        request_id = await bot.db.create_request(user.id, text, interaction.guild_id,
+                                                 interaction.channel_id)
+    except Exception:                    # noqa: BLE001 - expired interaction, database trouble
+        bot.queue.cancel(job)
+        log.exception("could not queue a request from %s", user.id)
+        if interaction.response.is_done():
+            await job.progress.show("❌ Sorry, I could not queue that request; please try again.")
+        return None
+    bot.queue.mark_ready(job, request_id)
+    await job.progress.show(describe_position(job, bot.queue.position(job), len(bot.queue.running)))
+    return job
+
+
+def diagram_command(bot: "DiagramBot") -> app_commands.Command:
+    """Build /diagram bound to this bot."""
+
+    @app_commands.command(name="diagram")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        request="What to draw, e.g. 'a deep learning model with 2 input nodes, 3 hidden nodes and 1 output'",
+        candidates="How many diagrams to sample (the best ones are shown)",
+        top="How many of the best diagrams to post")
+    async def diagram(interaction: discord.Interaction, request: str,
+                      candidates: Optional[app_commands.Range[int, 1, 64]] = None,
+                      top: Optional[app_commands.Range[int, 1, MAX_TOP]] = None) -> None:
+        """Draw a diagram of an ML model or process from a sentence; rate results with reactions."""
+        await submit(bot, interaction, request, candidates, top)
+
+    return diagram

@@ -1,0 +1,139 @@
+"""Running one queued job: draw off the event loop, store every candidate, post the best ones.
+
+The model runs on a worker thread (`asyncio.to_thread`): the event loop, and with it Discord's
+heartbeat, never waits on it. Each posted diagram is its own message, so a reaction rates exactly
+one diagram; the post is recorded before the rating reactions are added, so even the quickest
+rater is counted. Whatever goes wrong ends as a clear message to the requester and a failed
+request row, never as an exception that would stop the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from typing import Sequence
+
+import discord
+
+from bot.queue import Job
+from bot.settings import BotSettings
+from bot.views import diagram_view
+from diagrambot.errors import UserError
+from ml.pipeline import Candidate, RequestError
+from ml.service import RatedDiagram
+from storage import Database
+
+log = logging.getLogger(__name__)
+
+STAGES = {"generating": "🧠 Request #{id}: generating {n} candidates…",
+          "scoring": "📐 Request #{id}: reading, drawing and scoring the candidates…"}
+SHOWN_SCORES = (("readability", "readability"), ("cnn_score", "CNN"), ("user_score", "for you"))
+MISSING_PERMISSIONS = ("I am not allowed to post here: I need View Channel, Send Messages, Attach Files, "
+                       "Add Reactions and Read Message History in this channel")
+
+
+class DrawFailure(Exception):
+    """A request that ran but produced nothing to show; the message is for the user."""
+
+
+def caption(candidate: Candidate, total: int, request_id: int) -> str:
+    """Rank and scores under one posted diagram."""
+    parts = [f"**#{candidate.rank}** of {total} · request #{request_id} · "
+             f"score **{candidate.final:.2f}**/5"]
+    named = [f"{label} {candidate.scores[key]:.2f}" for key, label in SHOWN_SCORES
+             if isinstance(candidate.scores.get(key), (int, float))]
+    if named:
+        parts.append(f" ({', '.join(named)})")
+    return "".join(parts)
+
+
+def describe_failure(error: BaseException) -> str:
+    """What the requester is told; unexpected errors name only their type (details go to the log)."""
+    if isinstance(error, (DrawFailure, RequestError, UserError)):
+        return str(error)
+    if isinstance(error, discord.Forbidden):
+        return MISSING_PERMISSIONS
+    return f"the model failed ({type(error).__name__}); the details are in the bot's log"
+
+
+class Drawer:
+    """Runs jobs for the queue: `await drawer.run(job)` -> "done" | "failed"."""
+
+    def __init__(self, db: Database, service, settings: BotSettings) -> None:
+        self.db = db
+        self.service = service          # ml.service.DiagramService (or a double with the same draw)
+        self.settings = settings
+
+    async def run(self, job: Job) -> str:
+        try:
+            await self.db.set_request_status(job.request_id, "running")
+            result = await self._draw(job)
+            parsed = result.parsed
+            if not parsed:
+                raise DrawFailure(f"none of the {len(result.candidates)} answers the model wrote "
+                                  "could be read as a diagram; try rephrasing the request")
+            pngs = await asyncio.to_thread(lambda: [c.png() for c in parsed])  # CPU work, off the loop
+            ids = await self._store(job, parsed, pngs)
+            shown = parsed[:job.top]
+            await self._post(job, shown, ids, pngs, len(result.candidates))
+            await self.db.set_request_status(job.request_id, "done")
+        except Exception as error:       # noqa: BLE001 - every failure ends as a message, never a dead queue
+            await self._fail(job, error)
+            return "failed"
+        await job.progress.show(
+            f"✅ Request #{job.request_id}: the best {len(shown)} of {len(result.candidates)} "
+            f"candidates ({len(parsed)} readable) are below. Rate each with "
+            f"{self.settings.rating_emojis[0]}…{self.settings.rating_emojis[-1]}: "
+            "your ratings shape your next results.")
+        return "done"
+
+    async def _ratings(self) -> list[RatedDiagram]:
+        """Everyone's ratings with latents: the requester's drive their k-NN, the rest are its fallback."""
+        return [RatedDiagram(user_id, float(r.value), r.latent)
+                for user_id, r in await self.db.all_ratings_with_latents()]
+
+    async def _draw(self, job: Job):
+        ratings = await self._ratings()
+        loop = asyncio.get_running_loop()
+
+        def progress(stage: str) -> None:       # called on the worker thread
+            text = STAGES.get(stage, "⏳ Request #{id}: " + stage).format(id=job.request_id, n=job.n)
+            loop.call_soon_threadsafe(job.progress.show_soon, text)
+
+        return await asyncio.to_thread(self.service.draw, job.text, user_id=str(job.user_id),
+                                       n=job.n, ratings=ratings, progress=progress)
+
+    async def _store(self, job: Job, parsed: Sequence[Candidate], pngs: Sequence[bytes]) -> list[int]:
+        """Every readable candidate goes to storage (ratings and retraining need them), best first."""
+        return [await self.db.add_candidate(job.request_id, c.rank, c.text,
+                                            json.dumps(c.diagram.as_lists()), png, c.scores,
+                                            c.latent, c.latent_version)
+                for c, png in zip(parsed, pngs)]
+
+    async def _post(self, job: Job, shown: Sequence[Candidate], ids: Sequence[int],
+                    pngs: Sequence[bytes], total: int) -> None:
+        """One message per diagram (zip stops at the shown ones), then its rating reactions."""
+        for candidate, candidate_id, png in zip(shown, ids, pngs):
+            message = await job.channel.send(
+                content=caption(candidate, total, job.request_id),
+                file=discord.File(io.BytesIO(png), filename=f"diagram-{candidate_id}.png"),
+                view=diagram_view(job.request_id, job.user_id, candidate_id, job.n, job.top))
+            await self.db.add_post(message.id, job.channel_id, candidate_id)
+            for emoji in self.settings.rating_emojis:
+                await message.add_reaction(emoji)
+
+    async def _fail(self, job: Job, error: Exception) -> None:
+        reason = describe_failure(error)
+        expected = isinstance(error, (DrawFailure, RequestError, UserError, discord.Forbidden))
+        if expected:
+            log.info("request %s failed: %s", job.request_id, reason)
+        else:
+            log.error("request %s failed", job.request_id, exc_info=error)
+        detail = reason if expected else f"{type(error).__name__}: {error}"
+        try:
+            await self.db.set_request_status(job.request_id, "failed", detail[:2000])
+        except Exception:                # noqa: BLE001 - the user still gets their message
+            log.exception("could not mark request %s failed", job.request_id)
+        await job.progress.show(f"❌ Request #{job.request_id} failed: {reason}")

@@ -1,0 +1,56 @@
+"""The bot's side of a retrain: run the one job path, then serve the new model if it was swapped in.
+
+`training.jobs.run_retrain` trains in a subprocess and activates a new version in storage only if
+it validated no worse; the bot then loads whatever storage says is active. `/retrain`, the nightly
+schedule and `/reload` all come through here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from pathlib import Path
+
+from bot.settings import ScheduleSettings
+from storage import Database
+from training.jobs import JobOutcome, retrain_command, run_retrain
+
+log = logging.getLogger(__name__)
+
+MODEL_KINDS = ("cnn", "ae")   # the learned scorers' kinds in model_versions
+
+
+async def reload_models(db: Database, service) -> dict[str, str]:
+    """Load the active model versions into the service (off the loop); returns their paths."""
+    paths = {}
+    for kind in MODEL_KINDS:
+        version = await db.active_model(kind)
+        if version is not None:
+            paths[kind] = version.path
+    await asyncio.to_thread(service.reload, **paths)
+    log.info("models reloaded: %s", paths or "shipped defaults")
+    return paths
+
+
+async def retrain_and_reload(db: Database, service, kind: str, schedule: ScheduleSettings) -> JobOutcome:
+    """Retrain `kind` (cnn | ae | all); reload the service only when a new version was swapped in."""
+    command = retrain_command(kind, Path(db.path).resolve(), Path(db.images.data_dir).resolve(),
+                              base=schedule.retrain_command or None, orpo=schedule.orpo)
+    outcome = await run_retrain(db, kind, command, timeout_s=schedule.timeout_s)
+    if outcome.swapped:
+        try:
+            await reload_models(db, service)
+        except Exception as error:        # noqa: BLE001 - the old models keep serving
+            log.exception("reload after retrain job %s failed", outcome.job_id)
+            return dataclasses.replace(outcome, message=f"{outcome.message}, but loading it failed "
+                                       f"({type(error).__name__}: {error}); the old model is still serving")
+    return outcome
+
+
+def describe_outcome(outcome: JobOutcome) -> str:
+    """One line for Discord."""
+    icon = {"swapped": "✅", "kept": "↩️", "busy": "⏸️"}.get(outcome.status, "❌")
+    job = f" (job #{outcome.job_id})" if outcome.job_id is not None else ""
+    version = f", version {outcome.version_id}" if outcome.version_id is not None else ""
+    return f"{icon} Retrain `{outcome.kind}`{job}: {outcome.status}{version}: {outcome.message}"

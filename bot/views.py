@@ -1,0 +1,92 @@
+"""The buttons under each posted diagram: Reroll and Show spec, for the requester only.
+
+They are `DynamicItem`s: everything a click needs (request, requester, candidate, sizes) is in
+the custom id, so they keep working after a restart without any in-memory view. The client
+registers them with `add_dynamic_items(RerollButton, SpecButton)`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import discord
+
+from bot.commands import submit, tell
+from ml.diagram import Diagram
+from ml.parser import serialize
+
+NOT_YOURS = "Only the person who asked for this diagram can use its buttons."
+
+
+async def _requester_only(interaction: discord.Interaction, requester_id: int) -> bool:
+    if interaction.user.id == requester_id:
+        return True
+    await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+    return False
+
+
+class RerollButton(discord.ui.DynamicItem[discord.ui.Button],
+                   template=r"diagram:reroll:(?P<request>\d+):(?P<user>\d+):(?P<n>\d+):(?P<top>\d+)"):
+    """Same request, new samples: queued again like a fresh /diagram."""
+
+    def __init__(self, request_id: int, user_id: int, n: int, top: int) -> None:
+        super().__init__(discord.ui.Button(
+            label="Reroll", emoji="🎲", style=discord.ButtonStyle.secondary,
+            custom_id=f"diagram:reroll:{request_id}:{user_id}:{n}:{top}"))
+        self.request_id, self.user_id, self.n, self.top = request_id, user_id, n, top
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> "RerollButton":
+        return cls(int(match["request"]), int(match["user"]), int(match["n"]), int(match["top"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if not await _requester_only(interaction, self.user_id):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        bot = interaction.client
+        request = await bot.db.get_request(self.request_id)
+        if request is None:
+            await tell(interaction, "That request no longer exists.")
+            return
+        await submit(bot, interaction, request.text, self.n, self.top, ephemeral=True)
+
+
+class SpecButton(discord.ui.DynamicItem[discord.ui.Button],
+                 template=r"diagram:spec:(?P<candidate>\d+):(?P<user>\d+)"):
+    """The diagram's node list as a text file (to edit, or to feed `diagrambot render`)."""
+
+    def __init__(self, candidate_id: int, user_id: int) -> None:
+        super().__init__(discord.ui.Button(
+            label="Show spec", emoji="📄", style=discord.ButtonStyle.secondary,
+            custom_id=f"diagram:spec:{candidate_id}:{user_id}"))
+        self.candidate_id, self.user_id = candidate_id, user_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> "SpecButton":
+        return cls(int(match["candidate"]), int(match["user"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if not await _requester_only(interaction, self.user_id):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        candidate = await interaction.client.db.get_candidate(self.candidate_id)
+        if candidate is None:
+            await tell(interaction, "That diagram no longer exists.")
+            return
+        spec = serialize(Diagram.from_lists(json.loads(candidate.nodes_json)))
+        await interaction.followup.send(
+            f"Node list of diagram #{candidate.rank} (request #{candidate.request_id}):",
+            file=discord.File(io.BytesIO(spec.encode()), filename=f"diagram-{candidate.id}.txt"),
+            ephemeral=True)
+
+
+def diagram_view(request_id: int, user_id: int, candidate_id: int, n: int, top: int) -> discord.ui.View:
+    """The buttons for one posted diagram (persistent: no timeout, state in the custom ids)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(RerollButton(request_id, user_id, n, top))
+    view.add_item(SpecButton(candidate_id, user_id))
+    return view

@@ -1,0 +1,1 @@
+"""The `diagrambot` command line: each package registers its own subcommands."""

@@ -1,0 +1,5 @@
+import sys
+
+from diagrambot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,35 @@
+"""Entry point of the `diagrambot` command: wires in the subcommands that each package owns."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from diagrambot.errors import UserError
+from ml import commands as ml_commands
+from storage import commands as storage_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diagrambot", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    ml_commands.add_parsers(subparsers)
+    storage_commands.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, OSError) as error:
+        print(f"diagrambot {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

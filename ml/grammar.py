@@ -1,0 +1,133 @@
+"""Grammar-constrained decoding: every sampled candidate is a well-formed node list.
+
+A logits processor for transformers' `generate`. At each step it checks the K most likely next
+tokens against the canonical node-list grammar (a regular language, checked with `regex`'s
+partial matching on the text since the last complete node) and masks the rest. Once the list
+is closed it allows only EOS, so generation stops at the end of the list, not at the token limit.
+Checking only the top K keeps the cost to a few hundred regex calls per step.
+"""
+
+from __future__ import annotations
+
+import regex
+import torch
+from transformers import LogitsProcessor, StoppingCriteria
+
+_INT = r"-?\d{1,5}"
+_BYTE = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_COLOUR = rf"\({_BYTE}, {_BYTE}, {_BYTE}\)"
+_SHAPE = r'"(?:rectangle|round rectangle|circle)"'
+_STYLE = r'"(?:solid arrow|solid line|dashed line)"'
+_TARGETS = rf"\[(?:{_INT}(?:, {_INT})*)?\]"
+_LABEL = r'"(?:[^"\\\n]|\\["\\])*"'
+NODE = (rf"\[{_INT}, {_INT}, {_INT}, {_SHAPE}, {_INT}, {_INT}, {_STYLE}, {_COLOUR}, {_COLOUR}, "
+        rf"{_TARGETS}(?:, {_LABEL})?\]")
+# The text after the last "],\n": some more nodes, possibly the closing of the list.
+TAIL = regex.compile(rf"(?:{NODE},\n)*(?:{NODE}(?:\n\])?)?")
+HEAD = "[\n"
+LIST_END = "]\n]"
+
+
+def _tail_start(text: str) -> int:
+    """Where the unfinished part of checked text begins: after the head and the last complete node.
+
+    "],\n" only ever ends a node (labels hold no newline), so what precedes it is whole nodes.
+    """
+    cut = text.rfind("],\n", len(HEAD))
+    return cut + 3 if cut >= 0 else len(HEAD)
+
+
+def _matches(text: str, start: int, partial: bool) -> bool:
+    if len(text) <= len(HEAD) or not text.startswith(HEAD):
+        return partial and HEAD.startswith(text)
+    return TAIL.fullmatch(text, pos=start, partial=partial) is not None
+
+
+def extends(text: str, addition: str) -> bool:
+    """Whether valid-prefix `text` + `addition` can still become a complete node list."""
+    start = _tail_start(text) if text.startswith(HEAD) else len(HEAD)
+    return _matches(text + addition, start, partial=True)
+
+
+def is_valid_prefix(text: str) -> bool:
+    """Whether `text` can still be extended to a complete canonical node list."""
+    return _matches(text, len(HEAD), partial=True)
+
+
+def is_complete(text: str) -> bool:
+    """Whether `text` is one whole canonical node list."""
+    return text.endswith(LIST_END) and _matches(text, len(HEAD), partial=False)
+
+
+def _closes(checked: str) -> bool:
+    """is_complete for text already known to be a valid prefix: only its unfinished part is matched."""
+    return checked.endswith(LIST_END) and _matches(checked, _tail_start(checked[:-1]), partial=False)
+
+
+def token_texts(tokenizer) -> list[str]:
+    """The text each token id adds when decoded (special tokens map to '')."""
+    special = set(tokenizer.all_special_ids)
+    texts = []
+    for token_id in range(len(tokenizer)):
+        if token_id in special:
+            texts.append("")
+        else:
+            texts.append(tokenizer.convert_tokens_to_string([tokenizer.convert_ids_to_tokens(token_id)]))
+    return texts
+
+
+class NodeListGrammar(LogitsProcessor):
+    """Masks every token that would break the node-list grammar (among the top K; see module doc)."""
+
+    def __init__(self, tokenizer, prompt_length: int, top_k: int = 16, texts: list[str] | None = None):
+        self.texts = texts if texts is not None else token_texts(tokenizer)
+        self.eos = tokenizer.eos_token_id
+        self.prompt_length = prompt_length
+        self.top_k = top_k
+        self._generated: list[str] = []
+        self._seen = 0
+
+    def _sync(self, input_ids: torch.LongTensor) -> None:
+        if not self._generated:
+            self._generated = [""] * input_ids.shape[0]
+            self._seen = self.prompt_length
+        for position in range(self._seen, input_ids.shape[1]):
+            for row, token_id in enumerate(input_ids[:, position].tolist()):
+                if token_id < len(self.texts):
+                    self._generated[row] += self.texts[token_id]
+        self._seen = input_ids.shape[1]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self._sync(input_ids)
+        mask = torch.full_like(scores, float("-inf"))
+        vocab = min(scores.shape[1], len(self.texts))
+        for row, text in enumerate(self._generated):
+            if _closes(text):
+                mask[row, self.eos] = 0
+                continue
+            candidates = torch.topk(scores[row, :vocab], min(self.top_k, vocab)).indices.tolist()
+            allowed = [t for t in candidates if t != self.eos and self.texts[t]
+                       and extends(text, self.texts[t])]
+            if not allowed:
+                allowed = self._scan(text, vocab)
+            mask[row, allowed or [self.eos]] = 0
+        return scores + mask
+
+    def _scan(self, text: str, vocab: int) -> list[int]:
+        """Slow path: every token of the vocabulary that keeps the text valid."""
+        return [t for t in range(vocab) if t != self.eos and self.texts[t] and extends(text, self.texts[t])]
+
+
+class ListEndStop(StoppingCriteria):
+    """Stops each row once its text closes the node list (for decoding without the grammar)."""
+
+    def __init__(self, tokenizer, prompt_length: int, texts: list[str] | None = None):
+        self.texts = texts if texts is not None else token_texts(tokenizer)
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        done = []
+        for row in input_ids[:, self.prompt_length:].tolist():
+            tail = "".join(self.texts[t] for t in row[-4:] if t < len(self.texts))
+            done.append(tail.rstrip().endswith(LIST_END))
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)

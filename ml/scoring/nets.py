@@ -1,0 +1,119 @@
+"""The two small networks: a CNN readability regressor (0-5) and a convolutional autoencoder.
+
+Both read the whole canvas at 160x96 (ml/scoring/images.py). Weights are saved as safetensors
+with a JSON file beside them (version, data size, metrics), so a model version can be audited.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ml.scoring.images import INPUT_HEIGHT, INPUT_WIDTH
+
+
+def _trunk(channels: tuple[int, ...]) -> nn.Sequential:
+    """Strided 3x3 convolutions, each halving the resolution."""
+    layers: list[nn.Module] = []
+    previous = 3
+    for width in channels:
+        layers += [nn.Conv2d(previous, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        previous = width
+    return nn.Sequential(*layers)
+
+
+class ReadabilityCNN(nn.Module):
+    """Image -> readability 0-5. Average and max pooling over the whole map: a flaw anywhere counts."""
+
+    def __init__(self, channels: tuple[int, ...] = (16, 32, 48, 64)):
+        super().__init__()
+        self.config = {"channels": list(channels)}
+        self.features = _trunk(channels)
+        self.head = nn.Sequential(nn.Linear(2 * channels[-1], 64), nn.ReLU(inplace=True), nn.Linear(64, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        maps = self.features(images)
+        pooled = torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1)
+        return 5 * torch.sigmoid(self.head(pooled).squeeze(1))
+
+
+class ConvAutoencoder(nn.Module):
+    """Image -> latent (default 32-d) -> image at half resolution. `encode` is what the k-NN uses.
+
+    Reconstructing 80x48 instead of 160x96 costs a quarter of the decoder's work and keeps what
+    the embedding needs (layout, shapes, colours); the encoder still reads the full input.
+    """
+
+    def __init__(self, latent: int = 32, channels: tuple[int, ...] = (16, 32, 48, 64)):
+        super().__init__()
+        self.config = {"latent": latent, "channels": list(channels)}
+        self.encoder = _trunk(channels)
+        self.map_h, self.map_w = INPUT_HEIGHT // 2 ** len(channels), INPUT_WIDTH // 2 ** len(channels)
+        flat = channels[-1] * self.map_h * self.map_w
+        self.to_latent = nn.Linear(flat, latent)
+        self.from_latent = nn.Linear(latent, flat)
+        decoder: list[nn.Module] = []
+        widths = list(channels[::-1])
+        for a, b in zip(widths, widths[1:]):
+            decoder += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+        decoder += [nn.Conv2d(widths[-1], 3, 3, padding=1), nn.Sigmoid()]
+        self.decoder = nn.Sequential(*decoder)
+        self.channels = channels
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.to_latent(self.encoder(images).flatten(1))
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        maps = self.from_latent(latent).view(-1, self.channels[-1], self.map_h, self.map_w)
+        return self.decoder(maps)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(images))
+
+    @staticmethod
+    def target(images: torch.Tensor) -> torch.Tensor:
+        """What `forward` reconstructs: the input at half resolution."""
+        return nn.functional.avg_pool2d(images, 2)
+
+
+KINDS = {"cnn": ReadabilityCNN, "ae": ConvAutoencoder}
+
+
+def save(model: nn.Module, path: str | Path, kind: str, metrics: dict, data_size: int) -> Path:
+    """Weights to PATH.safetensors and metadata to PATH.json; returns the weights' path."""
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
+    meta = {"kind": kind, "config": model.config, "version": time.strftime("%Y%m%d-%H%M%S"),
+            "data_size": data_size, "metrics": metrics}
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    return path
+
+
+def load(path: str | Path) -> tuple[nn.Module, dict]:
+    """(model in eval mode, metadata) from a .safetensors file saved by `save`."""
+    path = Path(path).with_suffix(".safetensors")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
+    model = KINDS[meta["kind"]](**config)
+    model.load_state_dict(load_file(str(path)))
+    return model.eval(), meta
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, arrays: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """CNN scores (n,) or AE latents (n, d) for a batch of scorer inputs."""
+    outputs = []
+    for start in range(0, len(arrays), batch_size):
+        chunk = torch.from_numpy(arrays[start:start + batch_size])
+        out = model.encode(chunk) if isinstance(model, ConvAutoencoder) else model(chunk)
+        outputs.append(out.numpy())
+    if not outputs:
+        return np.zeros((0,) if isinstance(model, ReadabilityCNN) else (0, model.config["latent"]), np.float32)
+    return np.concatenate(outputs)

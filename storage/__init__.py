@@ -1,0 +1,36 @@
+"""Persistence for diagrambot: SQLite (aiosqlite) plus content-addressed image files.
+
+Everything that reads or writes the database goes through ``Database``; no
+SQL lives outside this package.
+"""
+
+from .db import Database, NotFoundError, utc_now
+from .images import ImageStore
+from .models import (
+    Candidate,
+    JobRun,
+    ModelVersion,
+    Post,
+    Rating,
+    Request,
+    User,
+    UserRating,
+)
+from .schema import LATEST_VERSION, SchemaTooNewError
+
+__all__ = [
+    "Candidate",
+    "Database",
+    "ImageStore",
+    "JobRun",
+    "LATEST_VERSION",
+    "ModelVersion",
+    "NotFoundError",
+    "Post",
+    "Rating",
+    "Request",
+    "SchemaTooNewError",
+    "User",
+    "UserRating",
+    "utc_now",
+]

@@ -1,0 +1,110 @@
+"""Plain, immutable records returned by the repository.
+
+Callers get these instead of raw rows so that nothing outside ``storage/``
+depends on column order or SQL types. Times are UTC ISO-8601 strings with
+microseconds (``2025-01-31T12:00:00.000000+00:00``): readable in exports and
+ordered correctly as text. User ids are strings (Discord ids or names such as
+``"cli"``); message, channel and guild ids are ints (Discord snowflakes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+RequestStatus = Literal["queued", "running", "done", "failed"]
+JobStatus = Literal["running", "ok", "failed"]
+
+REQUEST_STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed")
+JOB_STATUSES: tuple[str, ...] = ("running", "ok", "failed")
+RATING_MIN, RATING_MAX = 1, 5
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str | None
+    created: str
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int
+    uid: str
+    user_id: str
+    guild_id: int | None
+    channel_id: int | None
+    text: str
+    created: str
+    status: str
+    error: str | None
+    finished: str | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    uid: str
+    request_id: int
+    rank: int
+    model_text: str
+    nodes_json: str
+    image_path: str | None  # relative to the data dir
+    image_sha256: str | None
+    readability: float | None
+    cnn_score: float | None
+    user_score: float | None
+    final_score: float | None
+    scores: dict[str, Any] = field(compare=False)
+    latent: np.ndarray | None = field(compare=False, repr=False)
+    latent_model_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Post:
+    message_id: int
+    channel_id: int
+    candidate_id: int
+    created: str
+
+
+@dataclass(frozen=True)
+class Rating:
+    user_id: str
+    candidate_id: int
+    value: int
+    created: str
+    updated: str
+
+
+@dataclass(frozen=True)
+class UserRating:
+    """A user's rating joined with the rated candidate's latent (k-NN input)."""
+
+    candidate_id: int
+    value: int
+    updated: str
+    latent: np.ndarray | None = field(compare=False, repr=False)
+    latent_model_version: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    id: int
+    kind: str
+    path: str
+    metrics: dict[str, Any] = field(compare=False)
+    created: str = ""
+    active: bool = False
+
+
+@dataclass(frozen=True)
+class JobRun:
+    id: int
+    kind: str
+    started: str
+    finished: str | None
+    status: str
+    log: str | None

@@ -1,0 +1,314 @@
+"""JSONL export and import of the collected data, for backups and training sets.
+
+One JSON object per line, each with a ``type``: a ``header`` first, then
+``user``, ``request``, ``candidate``, ``post`` and ``rating`` records, in that
+order so every reference points backwards. Requests and candidates carry the
+``uid`` they got at creation, so importing the same file twice (or into a
+database that already holds some of it) adds nothing new; a rating already
+present is replaced only by a more recently updated one. Image bytes are
+included (base64) only on request; otherwise the image files are backed up by
+copying the data dir.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections import Counter
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .db import Database, SCORE_COLUMNS, blob_to_latent, latent_to_blob, to_json, utc_now
+from .images import ImageStore
+from .models import RATING_MAX, RATING_MIN, REQUEST_STATUSES
+from .schema import LATEST_VERSION
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+RECORD_ORDER = ("user", "request", "candidate", "post", "rating")
+
+_STR, _INT, _NUM, _DICT, _LIST = str, int, (int, float), dict, list
+_NONE = type(None)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Field name -> accepted JSON types. Every listed field is required (it may be
+# null where NoneType is accepted); unknown fields are ignored so later
+# exporters can add some.
+_FIELDS: dict[str, dict[str, Any]] = {
+    "header": {"format": _INT},
+    "user": {"id": _STR, "name": (_STR, _NONE), "created": _STR},
+    "request": {
+        "uid": _STR, "user_id": _STR, "guild_id": (_INT, _NONE), "channel_id": (_INT, _NONE),
+        "text": _STR, "created": _STR, "status": _STR, "error": (_STR, _NONE),
+        "finished": (_STR, _NONE),
+    },
+    "candidate": {
+        "uid": _STR, "request_uid": _STR, "rank": _INT, "model_text": _STR,
+        "nodes_json": _STR, "image_sha256": (_STR, _NONE), "scores": _DICT,
+        "latent": (_LIST, _NONE), "latent_model_version": (_STR, _NONE),
+    },
+    "post": {"message_id": _INT, "channel_id": _INT, "candidate_uid": _STR, "created": _STR},
+    "rating": {
+        "user_id": _STR, "candidate_uid": _STR, "value": _INT, "created": _STR,
+        "updated": _STR,
+    },
+}
+
+
+class ImportFormatError(ValueError):
+    """A line of an import file is not a valid record; nothing was imported."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+# ---------------------------------------------------------------------- export
+
+
+async def export_jsonl(
+    db: Database, write: Callable[[str], Any], *, include_images: bool = False
+) -> dict[str, int]:
+    """Write every record as one JSON line through ``write``; return counts per type.
+
+    Reads inside one transaction, so the export is a consistent snapshot even
+    while the bot keeps writing through another connection.
+    """
+    counts: Counter[str] = Counter()
+
+    def emit(record: dict[str, Any]) -> None:
+        write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
+        counts[record["type"]] += 1
+
+    async with db._lock:
+        conn = db._conn
+        await conn.execute("BEGIN")
+        try:
+            emit({"type": "header", "format": FORMAT_VERSION, "schema_version": LATEST_VERSION,
+                  "exported": utc_now()})
+            async with conn.execute("SELECT * FROM users ORDER BY id") as cur:
+                async for r in cur:
+                    emit({"type": "user", "id": r["id"], "name": r["name"], "created": r["created"]})
+            async with conn.execute("SELECT * FROM requests ORDER BY id") as cur:
+                async for r in cur:
+                    emit({"type": "request", **{k: r[k] for k in _FIELDS["request"]}})
+            async with conn.execute(
+                """SELECT c.*, r.uid AS request_uid, r.text AS request_text
+                   FROM candidates c JOIN requests r ON r.id = c.request_id ORDER BY c.id"""
+            ) as cur:
+                async for r in cur:
+                    emit(_candidate_record(r, db.images, include_images, counts))
+            async with conn.execute(
+                """SELECT p.*, c.uid AS candidate_uid FROM posts p
+                   JOIN candidates c ON c.id = p.candidate_id ORDER BY p.message_id"""
+            ) as cur:
+                async for r in cur:
+                    emit({"type": "post", "message_id": r["message_id"],
+                          "channel_id": r["channel_id"], "candidate_uid": r["candidate_uid"],
+                          "created": r["created"]})
+            async with conn.execute(
+                """SELECT g.*, c.uid AS candidate_uid FROM ratings g
+                   JOIN candidates c ON c.id = g.candidate_id ORDER BY c.id, g.user_id"""
+            ) as cur:
+                async for r in cur:
+                    emit({"type": "rating", "user_id": r["user_id"],
+                          "candidate_uid": r["candidate_uid"], "value": r["value"],
+                          "created": r["created"], "updated": r["updated"]})
+        finally:
+            await conn.execute("COMMIT")
+    return dict(counts)
+
+
+def _candidate_record(
+    r: Any, images: ImageStore, include_images: bool, counts: Counter[str]
+) -> dict[str, Any]:
+    latent = blob_to_latent(r["latent"])
+    record = {
+        "type": "candidate",
+        "uid": r["uid"],
+        "request_uid": r["request_uid"],
+        "request_text": r["request_text"],  # convenience for training sets
+        "rank": r["rank"],
+        "model_text": r["model_text"],
+        "nodes_json": r["nodes_json"],
+        "image_path": r["image_path"],
+        "image_sha256": r["image_sha256"],
+        "scores": json.loads(r["scores_json"]),
+        # float32 -> Python float -> float32 is exact, so a list loses nothing.
+        "latent": None if latent is None else latent.tolist(),
+        "latent_model_version": r["latent_model_version"],
+    }
+    if include_images and r["image_sha256"]:
+        png = images.read(r["image_sha256"])
+        if png is None:
+            counts["missing_images"] += 1
+        else:
+            record["image_png_b64"] = base64.b64encode(png).decode("ascii")
+    return record
+
+
+# ---------------------------------------------------------------------- import
+
+
+def parse_jsonl(lines: Iterable[str]) -> list[tuple[int, dict[str, Any]]]:
+    """Parse and validate every line before anything is written; blank lines are skipped."""
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ImportFormatError(number, f"not valid JSON ({exc.msg})") from None
+        _validate(number, record)
+        records.append((number, record))
+    return records
+
+
+def _validate(number: int, record: Any) -> None:
+    def fail(message: str) -> None:
+        raise ImportFormatError(number, message)
+
+    if not isinstance(record, dict):
+        fail("expected a JSON object")
+    kind = record.get("type")
+    if kind not in _FIELDS:
+        fail(f"unknown record type {kind!r}")
+    for name, types in _FIELDS[kind].items():
+        if name not in record:
+            fail(f"{kind} record lacks {name!r}")
+        value = record[name]
+        accepted = types if isinstance(types, tuple) else (types,)
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            fail(f"{kind} field {name!r} has the wrong type ({type(value).__name__})")
+        if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+            fail(f"{kind} field {name!r} does not fit in 64 bits")
+    if kind == "header" and record["format"] != FORMAT_VERSION:
+        fail(f"unsupported export format {record['format']} (this code reads {FORMAT_VERSION})")
+    if kind == "request" and record["status"] not in REQUEST_STATUSES:
+        fail(f"request status {record['status']!r} not in {REQUEST_STATUSES}")
+    if kind == "rating" and not RATING_MIN <= record["value"] <= RATING_MAX:
+        fail(f"rating value {record['value']} outside {RATING_MIN}..{RATING_MAX}")
+    if kind == "candidate":
+        latent = record["latent"]
+        if latent is not None and not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) <= _FLOAT32_MAX
+            for x in latent
+        ):
+            fail("candidate latent must be a list of finite float32 numbers")
+        sha = record["image_sha256"]
+        if sha is not None:
+            try:
+                ImageStore.relative_path(sha)
+            except ValueError as exc:
+                fail(str(exc))
+        png_b64 = record.get("image_png_b64")
+        if png_b64 is not None:
+            try:
+                png = base64.b64decode(png_b64, validate=True)
+            except (binascii.Error, TypeError):
+                fail("candidate image_png_b64 is not base64")
+            if ImageStore.digest(png) != sha:
+                fail("candidate image bytes do not match image_sha256")
+
+
+async def import_records(db: Database, records: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+    """Apply validated records in one transaction (all or nothing); return counts.
+
+    ``read`` counts records per type; ``added`` counts rows that were new or,
+    for ratings, replaced by a newer version.
+    """
+    read: Counter[str] = Counter(record["type"] for _, record in records)
+    added: Counter[str] = Counter()
+    request_ids: dict[str, int] = {}
+    candidate_ids: dict[str, int] = {}
+
+    async def lookup(table: str, uid: str, cache: dict[str, int], number: int) -> int:
+        if uid not in cache:
+            rows = await conn.execute_fetchall(f"SELECT id FROM {table} WHERE uid = ?", (uid,))
+            if not rows:
+                raise ImportFormatError(number, f"refers to unknown {table[:-1]} uid {uid!r}")
+            cache[uid] = rows[0][0]
+        return cache[uid]
+
+    async def ensure_user(user_id: str, created: str) -> None:
+        await conn.execute(
+            "INSERT INTO users (id, name, created) VALUES (?, NULL, ?) ON CONFLICT (id) DO NOTHING",
+            (user_id, created),
+        )
+
+    async with db._lock:
+        for _, record in records:  # images first: a committed row must find its file
+            if record.get("image_png_b64"):
+                db.images.put(base64.b64decode(record["image_png_b64"]))
+        async with db._begin() as conn:
+            for number, r in records:
+                kind = r["type"]
+                if kind == "user":
+                    cur = await conn.execute(
+                        "INSERT INTO users (id, name, created) VALUES (?, ?, ?) "
+                        "ON CONFLICT (id) DO UPDATE SET name = coalesce(users.name, excluded.name) "
+                        "WHERE users.name IS NULL AND excluded.name IS NOT NULL",
+                        (r["id"], r["name"], r["created"]),
+                    )
+                elif kind == "request":
+                    await ensure_user(r["user_id"], r["created"])
+                    cur = await conn.execute(
+                        """INSERT INTO requests (uid, user_id, guild_id, channel_id, text, created,
+                               status, error, finished)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO NOTHING""",
+                        tuple(r[k] for k in _FIELDS["request"]),
+                    )
+                elif kind == "candidate":
+                    request_id = await lookup("requests", r["request_uid"], request_ids, number)
+                    sha = r["image_sha256"]
+                    scores = r["scores"]
+                    cur = await conn.execute(
+                        """INSERT INTO candidates (uid, request_id, rank, model_text, nodes_json,
+                               image_path, image_sha256, readability, cnn_score, user_score,
+                               final_score, scores_json, latent, latent_model_version)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                           ON CONFLICT (uid) DO NOTHING""",
+                        (
+                            r["uid"], request_id, r["rank"], r["model_text"], r["nodes_json"],
+                            None if sha is None else ImageStore.relative_path(sha), sha,
+                            *(_number(scores.get(k)) for k in SCORE_COLUMNS),
+                            to_json(scores), latent_to_blob(r["latent"]),
+                            r["latent_model_version"],
+                        ),
+                    )
+                elif kind == "post":
+                    candidate_id = await lookup("candidates", r["candidate_uid"], candidate_ids, number)
+                    cur = await conn.execute(
+                        """INSERT INTO posts (message_id, channel_id, candidate_id, created)
+                           VALUES (?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING""",
+                        (r["message_id"], r["channel_id"], candidate_id, r["created"]),
+                    )
+                elif kind == "rating":
+                    candidate_id = await lookup("candidates", r["candidate_uid"], candidate_ids, number)
+                    await ensure_user(r["user_id"], r["created"])
+                    cur = await conn.execute(
+                        """INSERT INTO ratings (user_id, candidate_id, value, created, updated)
+                           VALUES (?, ?, ?, ?, ?)
+                           ON CONFLICT (user_id, candidate_id) DO UPDATE
+                           SET value = excluded.value, updated = excluded.updated
+                           WHERE excluded.updated > ratings.updated""",
+                        (r["user_id"], candidate_id, r["value"], r["created"], r["updated"]),
+                    )
+                else:  # header
+                    continue
+                added[kind] += max(cur.rowcount, 0)
+    read.pop("header", None)
+    log.info("imported %s", dict(added))
+    return {"read": dict(read), "added": {k: added[k] for k in RECORD_ORDER}}
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)

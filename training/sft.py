@@ -1,0 +1,230 @@
+"""Supervised fine-tuning with trl's SFTTrainer.
+
+Two presets, one script:
+- `--preset tiny`: a small Llama-architecture model trained from scratch on CPU, with its own
+  field-level tokenizer (training/tokenizer.py). This is the embedded offline default.
+- `--preset lora`: `--base deepseek-ai/deepseek-coder-1.3b-instruct` (hub id or local path) with a
+  LoRA adapter (peft), dtype chosen by the GPU.
+
+Prompt and answer are tokenized separately (ml/prompt.py), the answer ends with EOS, and the
+loss covers the answer only. Checkpoints are safetensors; `--resume` continues the last one.
+
+    python -m training.sft --preset tiny --data data/synthetic --out runs/tiny --max-steps 6000
+    python -m training.sft --preset lora --base deepseek-ai/deepseek-coder-1.3b-instruct --out runs/lora
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TinyModelShape:
+    """Shape of the embedded model: ~4 M parameters, fast enough to train and sample on 2 CPU cores."""
+
+    hidden_size: int = 256
+    intermediate_size: int = 768
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    max_position_embeddings: int = 1024
+    vocab_size: int = 4096
+
+
+@dataclass
+class LoraSettings:
+    """The seed's LoRA settings (r=16, alpha=16, dropout 0.05 on q/k/v/o)."""
+
+    r: int = 16
+    alpha: int = 16
+    dropout: float = 0.05
+    targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+PRESET_LR = {"tiny": 2e-3, "lora": 2e-4}
+
+
+@dataclass
+class SFTSettings:
+    preset: str = "tiny"
+    base: str = "deepseek-ai/deepseek-coder-1.3b-instruct"
+    data: str = "data/synthetic"
+    out: str = "runs/sft"
+    max_steps: int = 3000
+    epochs: float = 4.0                  # used when max_steps <= 0
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 0.0                      # 0 = the preset's default (PRESET_LR)
+    warmup_ratio: float = 0.03
+    max_length: int = 1536
+    save_steps: int = 500
+    logging_steps: int = 25
+    max_minutes: float = 0.0             # stop (and save) after this wall time; 0 = no limit
+    resume: bool = False
+    seed: int = 0
+    gradient_checkpointing: bool = False
+    tiny: TinyModelShape = field(default_factory=TinyModelShape)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+
+def tokenize_examples(tokenizer, examples, max_length: int) -> list[dict]:
+    """input_ids + completion_mask per example; prompt and answer tokenized apart."""
+    from ml.prompt import answer_ids, prompt_ids
+    rows = []
+    for example in examples:
+        prompt = prompt_ids(tokenizer, example.request)
+        answer = answer_ids(tokenizer, example.answer)
+        if len(prompt) + len(answer) > max_length:
+            continue
+        rows.append({"input_ids": prompt + answer, "completion_mask": [0] * len(prompt) + [1] * len(answer)})
+    return rows
+
+
+def build_tiny(settings: SFTSettings, train_examples):
+    """A fresh tokenizer (fit on the training data) and a randomly initialised small Llama."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ml.prompt import user_message
+    from training.tokenizer import build_tokenizer
+    texts = [user_message(e.request) for e in train_examples] + [e.answer for e in train_examples]
+    tokenizer = build_tokenizer(texts, settings.tiny.vocab_size)
+    shape = settings.tiny
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=shape.hidden_size, intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_hidden_layers, num_attention_heads=shape.num_attention_heads,
+        num_key_value_heads=shape.num_attention_heads, max_position_embeddings=shape.max_position_embeddings,
+        tie_word_embeddings=True, bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id)
+    return tokenizer, LlamaForCausalLM(config)
+
+
+def build_lora(settings: SFTSettings):
+    """The base model (hub id or local path) with its tokenizer; the LoRA config goes to the trainer."""
+    import torch
+    from peft import LoraConfig
+
+    from ml.generator import load_model
+    tokenizer, model = load_model(settings.base, device="cuda" if torch.cuda.is_available() else "cpu")
+    model.train()
+    lora = LoraConfig(r=settings.lora.r, lora_alpha=settings.lora.alpha, lora_dropout=settings.lora.dropout,
+                      target_modules=settings.lora.targets, task_type="CAUSAL_LM")
+    return tokenizer, model, lora
+
+
+def _time_limit_callback(minutes: float):
+    from transformers import TrainerCallback
+
+    class StopAfter(TrainerCallback):
+        """Ends training (with a final save) once the wall-time budget is spent."""
+
+        def __init__(self):
+            self.start = time.monotonic()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if minutes and time.monotonic() - self.start > minutes * 60:
+                control.should_training_stop = True
+                control.should_save = True
+            return control
+
+    return StopAfter()
+
+
+def train(settings: SFTSettings) -> Path:
+    """Run SFT; returns the folder of the final model (weights + tokenizer)."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from training.synthetic import read_jsonl
+    data = Path(settings.data)
+    train_examples = read_jsonl(data / "train.jsonl")
+    val_path = data / "val.jsonl"
+    out = Path(settings.out)
+    peft_config = None
+    if settings.preset == "tiny":
+        resume_dir = out / "final"
+        if settings.resume and (resume_dir / "tokenizer.json").exists():
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+            tokenizer = AutoTokenizer.from_pretrained(resume_dir)
+            model = AutoModelForCausalLM.from_pretrained(resume_dir)
+        else:
+            tokenizer, model = build_tiny(settings, train_examples)
+    elif settings.preset == "lora":
+        tokenizer, model, peft_config = build_lora(settings)
+    else:
+        raise ValueError(f"unknown preset {settings.preset!r}: use tiny or lora")
+
+    def dataset(examples):
+        return Dataset.from_list(tokenize_examples(tokenizer, examples, settings.max_length))
+
+    train_set = dataset(train_examples)
+    eval_set = dataset(read_jsonl(val_path)[:200]) if val_path.exists() else None
+    log.info("training on %d examples (%s preset)", len(train_set), settings.preset)
+    use_cpu = not torch.cuda.is_available()
+    bf16 = not use_cpu and torch.cuda.is_bf16_supported()
+    config = SFTConfig(
+        output_dir=str(out), max_steps=settings.max_steps if settings.max_steps > 0 else -1,
+        num_train_epochs=settings.epochs, per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
+        learning_rate=settings.lr or PRESET_LR[settings.preset], lr_scheduler_type="cosine", warmup_steps=settings.warmup_ratio,
+        weight_decay=0.01, logging_steps=settings.logging_steps, save_steps=settings.save_steps, save_total_limit=2,
+        eval_strategy="steps" if eval_set is not None else "no", eval_steps=settings.save_steps,
+        completion_only_loss=True, max_length=settings.max_length, train_sampling_strategy="group_by_length",
+        use_cpu=use_cpu, bf16=bf16, seed=settings.seed, report_to="none", dataloader_num_workers=0,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        disable_tqdm=False,
+    )
+    trainer = SFTTrainer(model=model, args=config, train_dataset=train_set, eval_dataset=eval_set,
+                         processing_class=tokenizer, peft_config=peft_config,
+                         callbacks=[_time_limit_callback(settings.max_minutes)])
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    start = time.time()
+    trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if settings.resume and checkpoints else None)
+    final = out / "final"
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(str(final))
+    history = [entry for entry in trainer.state.log_history]
+    (final / "training.json").write_text(json.dumps({
+        "settings": asdict(settings), "examples": len(train_set), "steps": trainer.state.global_step,
+        "wall_minutes": round((time.time() - start) / 60, 2), "log_history": history}, indent=1))
+    return final
+
+
+def parse_args(argv: list[str] | None = None) -> SFTSettings:
+    defaults = SFTSettings()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, value in asdict(defaults).items():
+        if isinstance(value, dict):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parser.add_argument(flag, action="store_true", default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
+    parser.add_argument("--lora-r", type=int, default=defaults.lora.r)
+    parser.add_argument("--lora-alpha", type=int, default=defaults.lora.alpha)
+    parser.add_argument("--hidden-size", type=int, default=defaults.tiny.hidden_size)
+    parser.add_argument("--layers", type=int, default=defaults.tiny.num_hidden_layers)
+    args = vars(parser.parse_args(argv))
+    lora = LoraSettings(r=args.pop("lora_r"), alpha=args.pop("lora_alpha"))
+    hidden = args.pop("hidden_size")
+    tiny = TinyModelShape(hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=args.pop("layers"))
+    return SFTSettings(**args, lora=lora, tiny=tiny)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"final model: {train(parse_args(argv))}")
+
+
+if __name__ == "__main__":
+    main()

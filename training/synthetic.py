@@ -1,0 +1,347 @@
+"""Synthetic (request, node list) pairs in three families: dense networks, CNNs, ML flowcharts.
+
+Each example keeps the structure that was asked for (`spec`), so evaluation can check that a
+generated diagram draws exactly that. Everything is deterministic from a seed. The test split
+holds phrasings (templates) and structures that the training split never shows.
+
+    python -m training.synthetic --out data/synthetic --train 20000 --val 500 --test 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ml.diagram import Diagram
+from ml.parser import serialize
+from training.layouts import (DATA_TYPES, NODE_TYPES, PALETTES, Layer, Step, dense_network, flowchart,
+                              layer_boxes)
+
+FAMILIES = ("dense", "cnn", "flowchart")
+NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                "eleven", "twelve"]
+MAX_DENSE_NODES = 30
+MAX_DENSE_EDGES_PER_PAIR = 64
+
+
+@dataclass(frozen=True)
+class Example:
+    request: str
+    family: str
+    spec: dict
+    answer: str
+    template: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> "Example":
+        return cls(**json.loads(line))
+
+
+def _num(rng: random.Random, n: int) -> str:
+    """A number as a digit or, sometimes, as a word."""
+    return NUMBER_WORDS[n] if n < len(NUMBER_WORDS) and rng.random() < 0.3 else str(n)
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
+
+
+def _join(parts: list[str], rng: random.Random) -> str:
+    if len(parts) == 1:
+        return parts[0]
+    conj = rng.choice([" and ", ", and ", " and "])
+    return ", ".join(parts[:-1]) + conj + parts[-1]
+
+
+def _maybe_lower(text: str, rng: random.Random) -> str:
+    return text[0].lower() + text[1:] if rng.random() < 0.3 else text
+
+
+# ---------------------------------------------------------------- dense networks
+
+def _dense_spec(rng: random.Random) -> list[int]:
+    while True:
+        hidden = [rng.randint(1, 10) for _ in range(rng.choice([1, 1, 2, 2, 2, 3, 3]))]
+        layers = [rng.randint(1, 6)] + hidden + [rng.randint(1, 5)]
+        if sum(layers) <= MAX_DENSE_NODES and all(a * b <= MAX_DENSE_EDGES_PER_PAIR
+                                                  for a, b in zip(layers, layers[1:])):
+            return layers
+
+
+def _hidden_phrase(hidden: list[int], rng: random.Random) -> str:
+    n = len(hidden)
+    if n > 1 and len(set(hidden)) == 1 and rng.random() < 0.6:
+        return f"{_num(rng, n)} hidden layers of {_num(rng, hidden[0])} neurons each"
+    if n == 1:
+        return rng.choice([f"{_num(rng, hidden[0])} hidden {_plural(hidden[0], 'node')}",
+                           f"one hidden layer of {_num(rng, hidden[0])} {_plural(hidden[0], 'neuron')}"])
+    sizes = _join([_num(rng, h) for h in hidden], rng)
+    return rng.choice([f"{sizes} hidden nodes", f"{sizes} nodes in each of the {_num(rng, n)} hidden layers",
+                       f"hidden layers with {sizes} neurons"])
+
+
+DENSE_TEMPLATES = {
+    "seed": lambda l, r: (f"A deep learning model with {_num(r, l[0])} input {_plural(l[0], 'node')}, "
+                          f"{_hidden_phrase(l[1:-1], r)}, and {_num(r, l[-1])} output {_plural(l[-1], 'node')}."),
+    "network": lambda l, r: (f"{r.choice(['A', 'a', 'Draw a', 'Please draw a'])} neural network with "
+                             f"{_num(r, l[0])} {_plural(l[0], 'input')}, {_hidden_phrase(l[1:-1], r)} "
+                             f"and {_num(r, l[-1])} {_plural(l[-1], 'output')}"),
+    "arrows": lambda l, r: (f"{r.choice(['MLP', 'mlp', 'Dense network', 'fully connected net'])}: "
+                            + r.choice([" -> ", "->", " → "]).join(str(n) for n in l)),
+    "bullets": lambda l, r: ("Neural network:\n- input layer: " + str(l[0]) + "\n"
+                             + "".join(f"- hidden layer {i + 1}: {h}\n" for i, h in enumerate(l[1:-1]))
+                             + f"- output layer: {l[-1]}"),
+    "layers_list": lambda l, r: (f"Draw a fully connected network, layer sizes {', '.join(map(str, l))}"),
+    # Held out for the test split: phrasings never seen in training.
+    "imperative_each": lambda l, r: (f"draw an mlp: {_num(r, l[0])} {_plural(l[0], 'input')}, then "
+                                     + ", then ".join(f"{h} neurons" for h in l[1:-1])
+                                     + f", then {_num(r, l[-1])} outputs"),
+    "with_neurons": lambda l, r: (f"Network with input layer of {l[0]} neurons, "
+                                  + " and ".join(f"a hidden layer with {h} neurons" for h in l[1:-1])
+                                  + f", output layer with {l[-1]} neurons"),
+}
+
+
+def _dense(rng: random.Random, template: str) -> Example:
+    layers = _dense_spec(rng)
+    request = _maybe_lower(DENSE_TEMPLATES[template](layers, rng), rng)
+    palette = rng.choice(PALETTES)
+    style = "solid arrow" if rng.random() < 0.85 else "solid line"
+    diagram = dense_network(layers, palette, style)
+    return Example(request, "dense", {"layers": layers}, serialize(diagram), template)
+
+
+# ---------------------------------------------------------------- CNNs
+
+INPUTS = [(28, 28, 1), (32, 32, 3), (64, 64, 3), (96, 96, 3), (128, 128, 3), (224, 224, 3)]
+
+
+def _cnn_spec(rng: random.Random) -> dict:
+    h, w, c = rng.choice(INPUTS)
+    groups = []
+    for _ in range(rng.randint(1, 3)):
+        groups.append({"filters": rng.choice([16, 32, 64, 128]), "kernel": rng.choice([3, 3, 5]),
+                       "pool": rng.random() < 0.8})
+    fcs = [rng.choice([64, 128, 256, 512]) for _ in range(rng.randint(0, 2))]
+    outputs = rng.choice([2, 5, 10, 10, 100, 1000])
+    return {"input": [h, w, c], "groups": groups, "fc": fcs, "outputs": outputs}
+
+
+def cnn_layers(spec: dict) -> list[Layer]:
+    """The boxes a CNN spec is drawn with, in order."""
+    h, w, c = spec["input"]
+    layers = [Layer(f"Input {h}x{w}x{c}", h * w * c, "input")]
+    size = h
+    for group in spec["groups"]:
+        k, f = group["kernel"], group["filters"]
+        size = max(1, size - k + 1)
+        layers.append(Layer(f"Conv {k}x{k}, {f}", size * size * f))
+        if group["pool"]:
+            size = max(1, size // 2)
+            layers.append(Layer("MaxPool 2x2", size * size * f))
+    for units in spec["fc"]:
+        layers.append(Layer(f"FC {units}", units))
+    layers.append(Layer(f"Output {spec['outputs']}", spec["outputs"], "output"))
+    return layers
+
+
+def _conv_phrase(groups: list[dict], rng: random.Random) -> str:
+    parts = []
+    for g in groups:
+        text = f"a {g['kernel']}x{g['kernel']} conv layer with {g['filters']} filters"
+        if g["pool"]:
+            text += rng.choice([" followed by 2x2 max pooling", " and a max pool"])
+        parts.append(text)
+    return _join(parts, rng)
+
+
+def _fc_phrase(fcs: list[int], rng: random.Random) -> str:
+    if not fcs:
+        return ""
+    return " " + _join([f"a fully connected layer of {u} units" for u in fcs], rng) + ","
+
+
+CNN_TEMPLATES = {
+    "sentence": lambda s, r: (f"A CNN for {s['input'][0]}x{s['input'][1]}x{s['input'][2]} images with "
+                              f"{_conv_phrase(s['groups'], r)},{_fc_phrase(s['fc'], r)} and "
+                              f"{s['outputs']} outputs."),
+    "arrows": lambda s, r: ("CNN: " + " -> ".join(layer.label.lower() for layer in cnn_layers(s))),
+    "bullets": lambda s, r: ("Convolutional network\n" + "".join(f"- {layer.label}\n" for layer in cnn_layers(s))
+                             ).rstrip(),
+    "draw": lambda s, r: (f"Draw a convolutional neural network: input {s['input'][0]}x{s['input'][1]}x"
+                          f"{s['input'][2]}, {_conv_phrase(s['groups'], r)},{_fc_phrase(s['fc'], r)} "
+                          f"output {s['outputs']} classes"),
+    # Held out for the test split.
+    "please_layers": lambda s, r: ("please draw a cnn with layers " + ", ".join(layer.label for layer in cnn_layers(s))),
+}
+
+
+def _cnn(rng: random.Random, template: str) -> Example:
+    spec = _cnn_spec(rng)
+    request = _maybe_lower(CNN_TEMPLATES[template](spec, rng), rng)
+    layers = cnn_layers(spec)
+    diagram = layer_boxes(layers, rng.choice(PALETTES), rng.choice(["rectangle", "round rectangle"]))
+    return Example(request, "cnn", {**spec, "labels": [layer.label for layer in layers]},
+                   serialize(diagram), template)
+
+
+# ---------------------------------------------------------------- ML-process flowcharts
+
+NAMES = {
+    "data": ["Raw CSV", "Train set", "Test set", "Features", "Labels", "Logs", "Raw text", "Embeddings"],
+    "database": ["User DB", "Feature store", "Data lake", "SQL table"],
+    "picture": ["Raw images", "Photos", "Scans", "Image folder"],
+    "chart": ["Accuracy chart", "Loss curve", "Metrics chart", "ROC curve", "Report"],
+    "function": ["Clean", "Normalize", "Resize", "Tokenize", "Split", "Merge", "Augment", "Encode"],
+    "process": ["Train", "Evaluate", "Tune", "Deploy", "Validate", "Predict"],
+    "model": ["CNN", "Random forest", "Transformer", "Logistic regression", "XGBoost", "Autoencoder"],
+}
+SOURCE_TYPES = ["data", "database", "picture"]
+MIDDLE_TYPES = ["function", "process", "model", "function", "process"]
+
+
+def _flow_spec(rng: random.Random) -> list[Step]:
+    """A chain of 3-8 steps from one or two sources, with an optional branch and merge."""
+    used: set[str] = set()
+
+    def name(kind: str) -> str:
+        choices = [n for n in NAMES[kind] if n not in used] or NAMES[kind]
+        chosen = rng.choice(choices)
+        used.add(chosen)
+        return chosen
+
+    kinds: list[str] = [rng.choice(SOURCE_TYPES)]
+    two_sources = rng.random() < 0.3
+    if two_sources:
+        kinds.append(rng.choice(SOURCE_TYPES))
+    middle = rng.randint(1, 4)
+    kinds += [rng.choice(MIDDLE_TYPES) for _ in range(middle)]
+    branch = rng.random() < 0.35
+    if branch:
+        kinds += ["data", "data"]
+    kinds.append(rng.choice(["chart", "model", "process", "chart"]))
+    labels = [name(k) for k in kinds]
+    targets: list[list[int]] = [[] for _ in kinds]
+    first_middle = 2 if two_sources else 1
+    if two_sources:
+        targets[0].append(2)
+        targets[1].append(2)
+    else:
+        targets[0].append(1)
+    last_middle = first_middle + middle - 1
+    for i in range(first_middle, last_middle):
+        targets[i].append(i + 1)
+    end = len(kinds) - 1
+    if branch:
+        a, b = last_middle + 1, last_middle + 2
+        targets[last_middle] += [a, b]
+        targets[a].append(end)
+        targets[b].append(end)
+    else:
+        targets[last_middle].append(end)
+    return [Step(label, kind, tuple(t)) for label, kind, t in zip(labels, kinds, targets)]
+
+
+def _flow_edges(steps: list[Step]) -> list[tuple[str, str]]:
+    return [(s.label, steps[t].label) for s in steps for t in s.targets]
+
+
+def _typed(step: Step) -> str:
+    return f"{step.label} ({step.kind})"
+
+
+FLOW_TEMPLATES = {
+    "arrows": lambda steps, r: ("ML pipeline: " + "; ".join(f"{_typed(s)} -> {_typed(steps[t])}"
+                                                           for s in steps for t in s.targets)),
+    "bullets": lambda steps, r: ("Flowchart of an ML process\n" + "\n".join(
+        f"- {_typed(s)}" + (" -> " + ", ".join(steps[t].label for t in s.targets) if s.targets else "")
+        for s in steps)),
+    "sentence": lambda steps, r: (r.choice(["An ML process where ", "Draw an ML pipeline where ", "A process: "])
+                                  + "; ".join(f"{_typed(s)} feeds " + _join([steps[t].label for t in s.targets], r)
+                                              for s in steps if s.targets) + "."),
+    # Held out for the test split.
+    "goes_to": lambda steps, r: ("machine learning workflow. " + " ".join(
+        f"{_typed(s)} goes to " + _join([steps[t].label for t in s.targets], r) + "." for s in steps if s.targets)),
+}
+
+
+def _flow(rng: random.Random, template: str) -> Example:
+    steps = _flow_spec(rng)
+    request = FLOW_TEMPLATES[template](steps, rng)
+    spec = {"nodes": [[s.label, s.kind] for s in steps], "edges": [list(e) for e in _flow_edges(steps)]}
+    return Example(request, "flowchart", spec, serialize(flowchart(steps)), template)
+
+
+# ---------------------------------------------------------------- splits
+
+BUILDERS = {"dense": (_dense, DENSE_TEMPLATES), "cnn": (_cnn, CNN_TEMPLATES), "flowchart": (_flow, FLOW_TEMPLATES)}
+TEST_TEMPLATES = {"imperative_each", "with_neurons", "please_layers", "goes_to"}
+
+
+def structure_key(example: Example) -> str:
+    """What identifies a structure regardless of phrasing (for keeping test structures out of train)."""
+    spec = dict(example.spec)
+    if example.family == "flowchart":
+        spec = {"kinds": [k for _, k in spec["nodes"]], "edges": len(spec["edges"])}
+    return example.family + ":" + json.dumps(spec, sort_keys=True)
+
+
+def held_out_structure(example: Example) -> bool:
+    return int(hashlib.sha256(structure_key(example).encode()).hexdigest(), 16) % 10 == 0
+
+
+def generate(count: int, split: str, seed: int = 0) -> list[Example]:
+    """`count` examples of one split. train/val: seen templates and structures; test: unseen ones."""
+    rng = random.Random(f"{seed}:{split}")
+    out: list[Example] = []
+    while len(out) < count:
+        family = FAMILIES[len(out) % len(FAMILIES)]
+        builder, templates = BUILDERS[family]
+        if split == "test":
+            test_templates = [t for t in templates if t in TEST_TEMPLATES]
+            template = rng.choice(test_templates if rng.random() < 0.6 else list(templates))
+        else:
+            template = rng.choice([t for t in templates if t not in TEST_TEMPLATES])
+        example = builder(rng, template)
+        unseen = template in TEST_TEMPLATES or held_out_structure(example)
+        if unseen == (split == "test"):
+            out.append(example)
+    return out
+
+
+def write_jsonl(examples: list[Example], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(e.to_json() + "\n" for e in examples), encoding="utf-8")
+
+
+def read_jsonl(path: Path) -> list[Example]:
+    return [Example.from_json(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
+
+
+def reference_diagram(example: Example) -> Diagram:
+    from ml.parser import parse
+    return parse(example.answer).diagram
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="data/synthetic")
+    parser.add_argument("--train", type=int, default=20000)
+    parser.add_argument("--val", type=int, default=300)
+    parser.add_argument("--test", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    for split, count in (("train", args.train), ("val", args.val), ("test", args.test)):
+        write_jsonl(generate(count, split, args.seed), Path(args.out) / f"{split}.jsonl")
+        print(f"{split}: {count} examples -> {Path(args.out) / (split + '.jsonl')}")
+
+
+if __name__ == "__main__":
+    main()
