@@ -1,0 +1,6 @@
+"""The Discord bot: /diagram, ranked posts, reaction ratings, admin commands, nightly retraining.
+
+client (wiring and lifecycle) · commands (/diagram) · queue (FIFO and workers) · drawing (one job:
+draw, store, post) · views (buttons) · ratings (reactions) · admin (admin commands) · retrain and
+scheduler (the retrain path) · settings · cli (`diagrambot bot`). Setup and daily use: README.md.
+"""

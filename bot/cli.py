@@ -29,6 +29,9 @@ def build_bot(args: argparse.Namespace, make_service: Callable | None = None):
     """
     settings = load(args.config)
     bot_settings = section(settings, "bot", BotSettings)
+    raw = settings.extra.get("bot", {})
+    if "token" in raw:            # from here on the token lives only in BotSettings (kept out of reprs)
+        settings.extra["bot"] = {key: value for key, value in raw.items() if key != "token"}
     storage = section(settings, "storage", StorageSettings)
     schedule = section(settings, "schedule", ScheduleSettings)
     token = resolve_token(bot_settings)

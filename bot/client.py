@@ -15,14 +15,14 @@ import discord
 from discord import app_commands
 
 from bot.admin import admin_commands
-from bot.commands import diagram_command
+from bot.commands import diagram_command, tell
 from bot.drawing import Drawer
 from bot.queue import DrawQueue, Job
 from bot.ratings import RatingHandler
 from bot.retrain import reload_models, retrain_and_reload
 from bot.scheduler import RetrainScheduler
 from bot.settings import BotSettings, ScheduleSettings
-from bot.views import RerollButton, SpecButton
+from bot.views import DownloadButton, RerollButton, SpecButton
 from diagrambot.config import Settings, section
 from storage import Database
 from storage.settings import StorageSettings
@@ -65,7 +65,8 @@ class DiagramBot(discord.Client):
         self.tree.add_command(diagram_command(self))
         for command in admin_commands(self):
             self.tree.add_command(command)
-        self.add_dynamic_items(RerollButton, SpecButton)
+        self.tree.error(self.on_app_command_error)
+        self.add_dynamic_items(RerollButton, SpecButton, DownloadButton)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,6 +142,16 @@ class DiagramBot(discord.Client):
         return await retrain_and_reload(self.db, self.service, kind, self.schedule)
 
     # ------------------------------------------------------------------ gateway events
+
+    async def on_app_command_error(self, interaction: discord.Interaction,
+                                   error: app_commands.AppCommandError) -> None:
+        """A command that crashed still answers (privately) instead of "interaction failed"."""
+        name = getattr(interaction.command, "name", "?")
+        log.error("command /%s failed", name, exc_info=error)
+        try:
+            await tell(interaction, "❌ Something went wrong; the details are in the bot's log.")
+        except discord.HTTPException:
+            pass
 
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s) in %d guild(s)", self.user, self._own_user_id(), len(self.guilds))

@@ -109,11 +109,11 @@ class FakeFollowup:
         self._interaction = interaction
 
     async def send(self, content: str | None = None, *, ephemeral: bool = False, file: Any = None,
-                   embed: Any = None, **_: Any) -> FakeMessage:
+                   files: Any = None, embed: Any = None, **_: Any) -> FakeMessage:
         if not self._interaction.response.is_done():
             raise RuntimeError("a followup needs an answered interaction")
         self._interaction.record("followup", content=content, ephemeral=ephemeral, file=file,
-                                 embed=embed)
+                                 files=files, embed=embed)
         return FakeMessage(self._interaction.channel, content, file, None, embed)
 
 

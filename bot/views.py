@@ -1,12 +1,13 @@
-"""The buttons under each posted diagram: Reroll and Show spec, for the requester only.
+"""The buttons under each posted diagram: Reroll, Show spec and Download, for the requester only.
 
 They are `DynamicItem`s: everything a click needs (request, requester, candidate, sizes) is in
 the custom id, so they keep working after a restart without any in-memory view. The client
-registers them with `add_dynamic_items(RerollButton, SpecButton)`.
+registers them with `add_dynamic_items(RerollButton, SpecButton, DownloadButton)`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -15,6 +16,7 @@ import discord
 
 from bot.commands import submit, tell
 from ml.diagram import Diagram
+from ml.export import pptx_bytes, svg_text
 from ml.parser import serialize
 
 NOT_YOURS = "Only the person who asked for this diagram can use its buttons."
@@ -84,9 +86,43 @@ class SpecButton(discord.ui.DynamicItem[discord.ui.Button],
             ephemeral=True)
 
 
+class DownloadButton(discord.ui.DynamicItem[discord.ui.Button],
+                     template=r"diagram:download:(?P<candidate>\d+):(?P<user>\d+)"):
+    """The diagram as an editable PowerPoint slide (native shapes, glued connectors) and as SVG."""
+
+    def __init__(self, candidate_id: int, user_id: int) -> None:
+        super().__init__(discord.ui.Button(
+            label="Download", emoji="📥", style=discord.ButtonStyle.secondary,
+            custom_id=f"diagram:download:{candidate_id}:{user_id}"))
+        self.candidate_id, self.user_id = candidate_id, user_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> "DownloadButton":
+        return cls(int(match["candidate"]), int(match["user"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if not await _requester_only(interaction, self.user_id):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        candidate = await interaction.client.db.get_candidate(self.candidate_id)
+        if candidate is None:
+            await tell(interaction, "That diagram no longer exists.")
+            return
+        diagram = Diagram.from_lists(json.loads(candidate.nodes_json))
+        pptx, svg = await asyncio.to_thread(lambda: (pptx_bytes(diagram), svg_text(diagram)))
+        name = f"diagram-{candidate.id}"
+        await interaction.followup.send(
+            f"Diagram #{candidate.rank} (request #{candidate.request_id}) to edit: PowerPoint and SVG.",
+            files=[discord.File(io.BytesIO(pptx), filename=f"{name}.pptx"),
+                   discord.File(io.BytesIO(svg.encode()), filename=f"{name}.svg")],
+            ephemeral=True)
+
+
 def diagram_view(request_id: int, user_id: int, candidate_id: int, n: int, top: int) -> discord.ui.View:
     """The buttons for one posted diagram (persistent: no timeout, state in the custom ids)."""
     view = discord.ui.View(timeout=None)
     view.add_item(RerollButton(request_id, user_id, n, top))
     view.add_item(SpecButton(candidate_id, user_id))
+    view.add_item(DownloadButton(candidate_id, user_id))
     return view

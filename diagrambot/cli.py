@@ -7,8 +7,10 @@ import logging
 import sys
 
 from diagrambot.errors import UserError
+from bot import cli as bot_commands
 from ml import commands as ml_commands
 from storage import commands as storage_commands
+from training import jobs as job_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     ml_commands.add_parsers(subparsers)
     storage_commands.add_parser(subparsers)
+    job_commands.add_parser(subparsers)
+    bot_commands.add_parser(subparsers)
     return parser
 
 

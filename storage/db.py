@@ -640,6 +640,17 @@ class Database:
             )
             await conn.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,))
 
+    async def deactivate_models(self, kind: str) -> int:
+        """Leave ``kind`` with no active version (back to the shipped defaults); returns how many changed.
+
+        A failed retrain that activated the first version of its kind is undone this way.
+        """
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE model_versions SET active = 0 WHERE kind = ? AND active = 1", (kind,)
+            )
+            return cursor.rowcount
+
     async def active_model(self, kind: str) -> ModelVersion | None:
         row = await self._fetchone(
             "SELECT * FROM model_versions WHERE kind = ? AND active = 1", (kind,)

@@ -184,3 +184,15 @@ def test_the_client_asks_only_for_guild_and_reaction_intents(tmp_path):
     assert not chosen.message_content and not chosen.members and not chosen.guild_messages
     assert chosen.value == (discord.Intents.none().value | discord.Intents(guilds=True).value
                             | discord.Intents(guild_reactions=True).value)
+
+
+async def test_a_crashing_command_still_answers_privately(tmp_path):
+    async with running_bot(tmp_path) as bot:
+        interaction = FakeInteraction(bot, user=fake_user(admin=True))
+        interaction.command = bot.tree.get_command("jobs")
+        await bot.db.close()                                  # the database is gone
+        with pytest.raises(Exception) as caught:
+            await command(bot, "jobs", interaction)
+        await bot.tree.on_error(interaction, discord.app_commands.CommandInvokeError(
+            interaction.command, caught.value))
+        assert interaction.ephemeral == ["❌ Something went wrong; the details are in the bot's log."]

@@ -6,6 +6,7 @@ a real temporary database. Nothing here talks to Discord or loads a model.
 
 from __future__ import annotations
 
+import json
 import threading
 from types import SimpleNamespace
 
@@ -14,7 +15,7 @@ import pytest
 
 from bot.fakes import FakeInteraction, FakeService, FixedTextsGenerator, fake_user, running_bot
 from bot.settings import DEFAULT_RATING_EMOJIS, BotSettings
-from bot.views import NOT_YOURS, RerollButton, SpecButton
+from bot.views import NOT_YOURS, DownloadButton, RerollButton, SpecButton
 from diagrambot.errors import UserError
 from ml.parser import parse
 from ml.pipeline import RequestError
@@ -197,11 +198,12 @@ async def click(item, interaction):
     await rebuilt.callback(interaction)
 
 
-async def test_each_post_has_persistent_reroll_and_spec_buttons(tmp_path):
+async def test_each_post_has_persistent_reroll_spec_and_download_buttons(tmp_path):
     async with running_bot(tmp_path) as bot:
         message = (await posted(bot, fake_user()))[0]
-        reroll, spec = message.view.children
+        reroll, spec, download = message.view.children
         assert isinstance(reroll, RerollButton) and isinstance(spec, SpecButton)
+        assert isinstance(download, DownloadButton)
         assert message.view.timeout is None and message.view.is_persistent()
 
 
@@ -244,3 +246,44 @@ async def test_show_spec_sends_the_node_list_as_a_file_to_the_requester_only(tmp
         text = followup.data["file"].fp.read().decode()
         candidate = await bot.db.get_candidate((await bot.db.get_post(message.id)).candidate_id)
         assert parse(text).diagram.as_lists() == parse(candidate.model_text).diagram.as_lists()
+
+
+async def test_download_sends_an_editable_pptx_and_svg_to_the_requester_only(tmp_path):
+    import xml.etree.ElementTree as ElementTree
+
+    from pptx import Presentation
+    async with running_bot(tmp_path) as bot:
+        ada = fake_user(name="ada")
+        message = (await posted(bot, ada))[0]
+        download = message.view.children[2]
+
+        stranger = FakeInteraction(bot, user=fake_user(name="eve"))
+        await click(download, stranger)
+        assert stranger.ephemeral == [NOT_YOURS]
+
+        owner = FakeInteraction(bot, user=ada)
+        await click(download, owner)
+        followup = [e for e in owner.events if e.kind == "followup"][0]
+        assert followup.data["ephemeral"]
+        pptx, svg = followup.data["files"]
+        assert pptx.filename.endswith(".pptx") and svg.filename.endswith(".svg")
+        candidate = await bot.db.get_candidate((await bot.db.get_post(message.id)).candidate_id)
+        nodes = json.loads(candidate.nodes_json)
+        slide = Presentation(pptx.fp).slides[0]
+        assert sum(1 for shape in slide.shapes if shape.name.startswith("node ")) == len(nodes)
+        root = ElementTree.fromstring(svg.fp.read())
+        groups = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "node"]
+        assert len(groups) == len(nodes)
+
+
+async def test_commands_are_guild_only_with_descriptions_discord_accepts(tmp_path):
+    async with running_bot(tmp_path) as bot:
+        payloads = {c.name: c.to_dict(bot.tree) for c in bot.tree.get_commands()}
+        assert set(payloads) == {"diagram", "retrain", "jobs", "queue", "stats", "reload"}
+        for payload in payloads.values():
+            assert payload["contexts"] == [0]                          # guilds only
+            texts = [payload["description"], *(o["description"] for o in payload["options"])]
+            assert all(0 < len(text) <= 100 for text in texts)
+        options = {o["name"]: o for o in payloads["diagram"]["options"]}
+        assert options["request"]["required"] and not options["candidates"]["required"]
+        assert [c["value"] for c in payloads["retrain"]["options"][0]["choices"]] == ["cnn", "ae", "all"]

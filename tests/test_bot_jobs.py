@@ -74,6 +74,14 @@ async def test_a_failing_job_keeps_the_old_model_and_is_recorded_failed(db, tmp_
         assert "restored cnn version" in job.log
 
 
+async def test_a_failed_first_version_is_deactivated_so_the_shipped_default_serves(tmp_path):
+    async with await Database.open(tmp_path / "fresh.sqlite3", tmp_path / "data") as fresh:
+        outcome = await run_retrain(fresh, "ae", command(fresh, tmp_path, "crash-after-activating", "ae"))
+        assert outcome.status == "failed"
+        assert await fresh.active_model("ae") is None and len(await fresh.model_versions("ae")) == 1
+        assert "deactivated ae version" in (await fresh.recent_jobs())[0].log
+
+
 @pytest.mark.parametrize("mode", ["hang", "hang-after-activating"])
 async def test_a_job_past_its_timeout_is_stopped_and_the_old_model_stays(db, tmp_path, mode):
     start = time.perf_counter()

@@ -106,7 +106,7 @@ def test_knn_uses_the_users_own_ratings_when_there_are_enough():
 def test_knn_falls_back_to_everyone_then_to_nothing():
     predictor = PersonalPredictor(k=3, min_ratings=3)
     others = [rated("bob", 2, [1, 0]), rated("cat", 2, [1, 0.1]), rated("dan", 2, [0.9, 0])]
-    fallback = predictor.predict(np.array([[1.0, 0.0]]), "ann", others + [rated("ann", 5, [1, 0])])[0]
+    fallback = predictor.predict(np.array([[1.0, 0.0]]), "ann", others + [rated("ann", 5, [0, 1])])[0]
     assert fallback.source == "everyone" and fallback.value < 3
     nothing = predictor.predict(np.array([[1.0, 0.0]]), "ann", others[:1])[0]
     assert nothing.source == "none" and nothing.value is None and nothing.neighbours == 0
@@ -157,14 +157,16 @@ def test_without_ratings_the_final_score_is_the_cnn_score(shipped):
     assert "user_score" not in candidates[0].scores and candidates[0].personal.source == "none"
 
 
-def test_shipped_cnn_prefers_a_clean_diagram_to_a_heap(shipped):
+def test_shipped_cnn_scores_a_faded_diagram_below_the_clean_one(shipped):
+    import random
+
+    from training.scorer_data import low_contrast
     from training.synthetic import generate, reference_diagram
-    clean = reference_diagram(generate(3, "test", seed=4)[0])
-    heap = Diagram(tuple(Node(n.id, 500, 300, n.shape, n.width, n.height, n.line_style, n.fill,
-                              n.line_colour, n.targets, n.label) for n in clean.nodes))
-    candidates = candidates_for([clean, heap])
-    shipped.for_user(None, [])(candidates)
-    assert candidates[0].scores["cnn_score"] > candidates[1].scores["cnn_score"] + 1.0
+    for example in generate(3, "test", seed=4):
+        clean = reference_diagram(example)
+        candidates = candidates_for([clean, low_contrast(clean, random.Random(1))])
+        shipped.for_user(None, [])(candidates)
+        assert candidates[0].scores["cnn_score"] > candidates[1].scores["cnn_score"] + 0.5, example.family
 
 
 def test_missing_scorer_weights_fall_back_to_analytic_ranking(tmp_path, caplog):

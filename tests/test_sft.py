@@ -19,7 +19,7 @@ def toy_data(tmp_path_factory):
 
 
 def toy_settings(data, out, **overrides) -> SFTSettings:
-    values = dict(preset="tiny", data=str(data), out=str(out), max_steps=16, batch_size=4, lr=5e-3,
+    values = dict(preset="tiny", data=str(data), out=str(out), max_steps=24, batch_size=4, lr=1e-2,
                   save_steps=8, logging_steps=2, warmup_ratio=0.0,
                   tiny=TinyModelShape(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                       num_attention_heads=2, vocab_size=600))
@@ -31,8 +31,8 @@ def test_a_few_steps_lower_the_loss_and_save_safetensors(toy_data, tmp_path):
     final = train(toy_settings(toy_data, tmp_path / "run"))
     record = json.loads((final / "training.json").read_text())
     losses = [entry["loss"] for entry in record["log_history"] if "loss" in entry]
-    assert len(losses) >= 4
-    assert losses[-1] < losses[0] * 0.8
+    assert len(losses) >= 6
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 1.0
     assert (final / "model.safetensors").exists() and (final / "tokenizer.json").exists()
     assert list((tmp_path / "run").glob("checkpoint-*/model.safetensors"))
 
@@ -44,7 +44,8 @@ def test_resume_continues_from_the_last_checkpoint(toy_data, tmp_path):
     record = json.loads((final / "training.json").read_text())
     assert record["steps"] == 12
     steps = [entry["step"] for entry in record["log_history"] if "loss" in entry]
-    assert min(steps) > 8, "resumed training must not start again from step 0"
+    # Started again from step 0, the log would hold steps 2..8 twice.
+    assert steps == sorted(set(steps)) and max(steps) == 12, "resumed training must continue, not restart"
 
 
 def test_loss_covers_the_answer_only(toy_data):

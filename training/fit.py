@@ -49,7 +49,7 @@ def fit(model: nn.Module, loss: Callable[[nn.Module, torch.Tensor, torch.Tensor]
             value = loss(model, x_train[index], y_train[index])
             value.backward()
             optimiser.step()
-            total += float(value) * len(index)
+            total += value.item() * len(index)
         schedule.step()
         val_loss = evaluate_loss(model, loss, val, settings.batch_size)
         history.append({"epoch": epoch + 1, "train_loss": total / max(len(order), 1), "val_loss": val_loss})

@@ -90,17 +90,16 @@ async def _active_versions(db: Database, kinds: tuple[str, ...] | None) -> dict[
 
 
 async def _restore(db: Database, before: dict[str, int], kinds: tuple[str, ...] | None) -> list[str]:
-    """Re-activate the versions that were active before a failed job; returns what it changed."""
+    """Put back the versions that were active before the job (none: the shipped defaults); notes."""
     notes = []
     after = await _active_versions(db, kinds)
     for kind, version_id in before.items():
         if after.get(kind) != version_id:
             await db.activate_model_version(version_id)
-            notes.append(f"restored {kind} version {version_id} (the failed job had activated "
-                         f"{after.get(kind)})")
+            notes.append(f"restored {kind} version {version_id} (the job had activated {after.get(kind)})")
     for kind in set(after) - set(before):
-        notes.append(f"warning: the failed job activated {kind} version {after[kind]} and there "
-                     "was no earlier version to restore")
+        await db.deactivate_models(kind)
+        notes.append(f"deactivated {kind} version {after[kind]}: the shipped default serves again")
     return notes
 
 
@@ -223,7 +222,10 @@ async def _run(db: Database, kind: str, argv: list[str], timeout_s: float) -> Jo
     job_id = await db.start_job(kind)
     log.info("retrain %s started (job %d)", kind, job_id)
     out, err = bytearray(), bytearray()
-    text = lambda data: data.decode(errors="replace")  # noqa: E731
+
+    def text(data: bytearray) -> str:
+        return data.decode(errors="replace")
+
     try:
         returncode = await _execute(argv, timeout_s, out, err)
     except asyncio.TimeoutError:
@@ -246,7 +248,10 @@ async def _run(db: Database, kind: str, argv: list[str], timeout_s: float) -> Jo
     status = result["status"]
     message = ("a new model version is active" if status == "swapped"
                else "the new model validated worse; the old one stays active")
-    job_log = _job_log(argv, stdout, stderr, [f"{status}: {message}"])
+    notes = [f"{status}: {message}"]
+    if status == "kept":          # "kept" promises the old models: hold the subprocess to it
+        notes += await _restore(db, before, _model_kinds(kind))
+    job_log = _job_log(argv, stdout, stderr, notes)
     await db.finish_job(job_id, "ok", job_log)
     log.info("retrain %s finished (job %d): %s", kind, job_id, status)
     return JobOutcome(kind, status, job_id, result.get("version_id"), result.get("metrics") or {},

@@ -70,6 +70,7 @@ class SFTSettings:
     logging_steps: int = 25
     max_minutes: float = 0.0             # stop (and save) after this wall time; 0 = no limit
     resume: bool = False
+    init: str = ""                       # tiny preset: start from this trained model (and its tokenizer)
     seed: int = 0
     gradient_checkpointing: bool = False
     tiny: TinyModelShape = field(default_factory=TinyModelShape)
@@ -151,11 +152,11 @@ def train(settings: SFTSettings) -> Path:
     out = Path(settings.out)
     peft_config = None
     if settings.preset == "tiny":
-        resume_dir = out / "final"
-        if settings.resume and (resume_dir / "tokenizer.json").exists():
+        start = Path(settings.init) if settings.init else out / "final"
+        if (settings.init or settings.resume) and (start / "tokenizer.json").exists():
             from transformers import AutoModelForCausalLM, AutoTokenizer
-            tokenizer = AutoTokenizer.from_pretrained(resume_dir)
-            model = AutoModelForCausalLM.from_pretrained(resume_dir)
+            tokenizer = AutoTokenizer.from_pretrained(start)
+            model = AutoModelForCausalLM.from_pretrained(start)
         else:
             tokenizer, model = build_tiny(settings, train_examples)
     elif settings.preset == "lora":

@@ -24,6 +24,9 @@ def ae_loss(model, images, _targets):
 
 def family_agreement(latents: np.ndarray, families: np.ndarray, k: int = 5) -> float:
     """Share of the k nearest neighbours (excluding itself) that belong to the same family."""
+    k = min(k, len(latents) - 1)
+    if k < 1:
+        return 0.0
     index = NearestNeighbors(n_neighbors=k + 1).fit(normalise(latents))
     _, neighbours = index.kneighbors(normalise(latents))
     return float((families[neighbours[:, 1:]] == families[:, None]).mean())

@@ -31,7 +31,7 @@ def _trunk(channels: tuple[int, ...]) -> nn.Sequential:
 class ReadabilityCNN(nn.Module):
     """Image -> readability 0-5. Average and max pooling over the whole map: a flaw anywhere counts."""
 
-    def __init__(self, channels: tuple[int, ...] = (16, 32, 48, 64)):
+    def __init__(self, channels: tuple[int, ...] = (24, 48, 64, 96)):
         super().__init__()
         self.config = {"channels": list(channels)}
         self.features = _trunk(channels)

@@ -1,0 +1,152 @@
+"""[bot], [storage] and [schedule] settings, the token (never logged), and `diagrambot bot`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot import cli as bot_cli
+from bot.fakes import FakeService
+from bot.scheduler import make_trigger
+from bot.settings import DEFAULT_RATING_EMOJIS, BotSettings, ScheduleSettings, resolve_token
+from diagrambot.config import load, section
+from diagrambot.errors import UserError
+from ml.prompt import MAX_REQUEST_CHARS
+from storage.settings import StorageSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "MTIz.secret-token-value.never-logged"
+
+
+def config(tmp_path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_defaults():
+    bot = BotSettings()
+    assert bot.token_env == "DISCORD_TOKEN" and bot.dev_guild_id is None and bot.admin_user_ids == []
+    assert [bot.rating_value(e) for e in DEFAULT_RATING_EMOJIS] == [1, 2, 3, 4, 5]
+    assert bot.max_request_chars == MAX_REQUEST_CHARS
+    assert (bot.per_user_pending_limit, bot.workers) == (2, 1)
+    schedule = ScheduleSettings()
+    assert (schedule.retrain_cron, schedule.retrain_kinds, schedule.enabled, schedule.orpo) == \
+        ("0 3 * * *", "all", True, False)
+    assert StorageSettings() == StorageSettings("data/diagrambot.sqlite3", "data")
+
+
+def test_the_example_config_documents_every_key_with_its_default():
+    settings = load(ROOT / "config.example.toml")
+    assert section(settings, "bot", BotSettings) == BotSettings()
+    assert section(settings, "storage", StorageSettings) == StorageSettings()
+    assert section(settings, "schedule", ScheduleSettings) == ScheduleSettings()
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    for cls in (BotSettings, StorageSettings, ScheduleSettings):
+        for name in cls.__dataclass_fields__:
+            assert f"\n{name} = " in text or f"\n# {name} = " in text, name
+
+
+def test_sections_are_read_from_config_toml(tmp_path):
+    settings = load(config(tmp_path, """
+        [bot]
+        dev_guild_id = 42
+        admin_user_ids = [1, 2]
+        rating_emojis = ["😖", "🙁", "😐", "🙂", "🤩"]
+        workers = 2
+        [storage]
+        db_path = "x.sqlite3"
+        [schedule]
+        retrain_cron = "30 4 * * 1"
+        retrain_kinds = "cnn"
+    """))
+    bot = section(settings, "bot", BotSettings)
+    assert (bot.dev_guild_id, bot.admin_user_ids, bot.workers) == (42, [1, 2], 2)
+    assert bot.rating_value("🤩") == 5 and bot.rating_value("1️⃣") is None
+    assert section(settings, "storage", StorageSettings).db_path == "x.sqlite3"
+    trigger = make_trigger(section(settings, "schedule", ScheduleSettings))
+    assert str(trigger.fields[5]) == "4" and str(trigger.fields[4]) == "1"    # hour, day of week
+
+
+@pytest.mark.parametrize("text, error", [
+    ("[bot]\nprefix = '!'\n", "unknown key(s) in [bot]: prefix"),
+    ("[bot]\nrating_emojis = ['👍', '👎']\n", "5 different emoji"),
+    ("[bot]\nworkers = 0\n", "workers must be"),
+    ("[bot]\nmax_request_chars = 5000\n", "max_request_chars"),
+    ("[bot]\nadmin_user_ids = ['me']\n", "Discord ids"),
+    ("[schedule]\nretrain_kinds = 'gpt'\n", "retrain_kinds"),
+    ("[schedule]\ntimeout_s = -1\n", "timeout_s"),
+])
+def test_bad_settings_are_one_clear_error(tmp_path, text, error):
+    settings = load(config(tmp_path, text))
+    with pytest.raises(UserError, match=re.escape(error)):
+        section(settings, "bot", BotSettings)
+        section(settings, "schedule", ScheduleSettings)
+
+
+def test_a_bad_cron_expression_is_a_config_error():
+    with pytest.raises(UserError, match="retrain_cron"):
+        make_trigger(ScheduleSettings(retrain_cron="every night"))
+
+
+def test_the_token_comes_from_the_environment_first_then_the_config():
+    assert resolve_token(BotSettings(), {"DISCORD_TOKEN": " abc "}) == "abc"
+    assert resolve_token(BotSettings(token="from-file"), {"DISCORD_TOKEN": "env"}) == "env"
+    assert resolve_token(BotSettings(token="from-file"), {}) == "from-file"
+    assert resolve_token(BotSettings(token_env="MY_TOKEN"), {"MY_TOKEN": "x"}) == "x"
+    assert resolve_token(BotSettings(), {"DISCORD_TOKEN": ""}) is None
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="diagrambot")
+    bot_cli.add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def test_diagrambot_bot_without_a_token_refuses_with_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    args = parse(["bot", "--config", str(config(tmp_path, "[bot]\n"))])
+    assert args.func is bot_cli.run_bot
+    with pytest.raises(UserError, match="set the DISCORD_TOKEN environment variable") as caught:
+        args.func(args)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_token_never_appears_in_logs_or_reprs(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("DISCORD_TOKEN", SECRET)
+    path = config(tmp_path, f"""
+        [bot]
+        token = "{SECRET}-file"
+        [storage]
+        db_path = "{tmp_path / 'db.sqlite3'}"
+    """)
+    bot, token = bot_cli.build_bot(parse(["bot", "--config", str(path)]), make_service=lambda s: FakeService())
+    assert token == SECRET
+    assert SECRET not in caplog.text and "starting the bot" in caplog.text
+    assert SECRET not in repr(bot.bot_settings) and SECRET not in str(bot.bot_settings)
+    assert SECRET not in repr(vars(bot))
+
+
+async def test_the_built_bot_opens_its_configured_database_and_schedule(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", SECRET)
+    path = config(tmp_path, f"""
+        [storage]
+        db_path = "{tmp_path / 'own.sqlite3'}"
+        data_dir = "{tmp_path / 'data'}"
+        [schedule]
+        retrain_cron = "15 2 * * *"
+    """)
+    bot, _ = bot_cli.build_bot(parse(["bot", "--config", str(path)]), make_service=lambda s: FakeService())
+    await bot.start_services()
+    try:
+        assert (tmp_path / "own.sqlite3").exists() and await bot.db.stats()
+        assert (bot.scheduler.next_run().hour, bot.scheduler.next_run().minute) == (2, 15)
+    finally:
+        await bot.stop_services()
+    assert bot.db is None and not bot.scheduler.scheduler.running
