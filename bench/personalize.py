@@ -19,7 +19,7 @@ from _common import emit
 from ml.diagram import CANVAS_HEIGHT, CANVAS_WIDTH, Diagram
 from ml.pipeline import Candidate
 from ml.scoring.personal import RatedDiagram
-from ml.scoring.ranking import LearnedScorer
+from ml.scoring.ranking import LearnedScorer, ScoringSettings
 from training.layouts import PALETTES, dense_network
 
 SHAPES = ("circle", "rectangle", "round rectangle")
@@ -76,9 +76,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=12)
     parser.add_argument("--requests", type=int, default=20, help="test requests per user (8 candidates each)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--k", type=int, default=ScoringSettings.k, help="k-NN neighbours")
+    parser.add_argument("--user-weight", type=float, default=ScoringSettings.user_weight)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    scorer = LearnedScorer()
+    scorer = LearnedScorer(ScoringSettings(k=args.k, user_weight=args.user_weight))
     budgets = (5, 20, 50)
 
     # Test requests shared by all users: 8 candidates each, same structure, different attributes.
@@ -105,7 +107,8 @@ def main() -> None:
                 results[budget]["cnn"].append(ndcg_at_3(by("cnn_score"), relevance))
                 results[budget]["random"].append(ndcg_at_3(rng.sample(range(8), 8), relevance))
 
-    figures = {"bench": "personalize", "users": args.users, "requests_per_user": args.requests}
+    figures = {"bench": "personalize", "users": args.users, "requests_per_user": args.requests, "k": args.k,
+               "user_weight": args.user_weight}
     for budget in budgets:
         for method, values in results[budget].items():
             figures[f"ndcg3_{method}_{budget}"] = round(float(np.mean(values)), 4)

@@ -62,7 +62,7 @@ def eval_table(results: dict) -> str:
     return "\n".join(rows)
 
 
-def write_card(source: Path, out: Path, evaluation: dict | None) -> Path:
+def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = "") -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED_FILES:
         if (source / name).exists():
@@ -90,7 +90,8 @@ def write_card(source: Path, out: Path, evaluation: dict | None) -> Path:
         "loss on the answer only, answers end with EOS",
         f"- optimiser: AdamW, lr {settings.get('lr') or 2e-3}, cosine schedule, batch {settings['batch_size']}, "
         f"{record['steps']} steps (max {settings['max_steps']}, time budget {settings['max_minutes']} min)",
-        f"- wall time: {record['wall_minutes']} min on a 2-core CPU",
+        f"- wall time: {record['wall_minutes']} min on a 2-core CPU"
+        + (f", continuing from `{settings['init']}` (trained the same way before)" if settings.get("init") else ""),
         "- re-create: see the README section \"The models\"",
         "",
         "![training loss](loss_curve.png)",
@@ -102,7 +103,9 @@ def write_card(source: Path, out: Path, evaluation: dict | None) -> Path:
                   "phrasings or structures never appear in training), one sampled candidate per request",
                   "(temperature 0.8, grammar-constrained decoding):", ""]
         for model, results in evaluation["results"].items():
-            lines += [eval_table(results), ""]
+            lines += [f"`{model}`:", "", eval_table(results), ""]
+    if notes:
+        lines += ["## Notes", "", notes.strip(), ""]
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
     return out / "README.md"
 
@@ -112,9 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("source", help="trained model folder (runs/.../final)")
     parser.add_argument("--eval", help="evaluation JSON written by training.evaluate --out")
     parser.add_argument("--out", default="models/tiny-sft")
+    parser.add_argument("--notes", help="a text file appended to the card as its Notes section")
     args = parser.parse_args(argv)
     evaluation = json.loads(Path(args.eval).read_text()) if args.eval else None
-    print(write_card(Path(args.source), Path(args.out), evaluation))
+    notes = Path(args.notes).read_text(encoding="utf-8") if args.notes else ""
+    print(write_card(Path(args.source), Path(args.out), evaluation, notes))
 
 
 if __name__ == "__main__":
