@@ -29,6 +29,17 @@ async def _requester_only(interaction: discord.Interaction, requester_id: int) -
     return False
 
 
+async def _requesters_candidate(interaction: discord.Interaction, candidate_id: int, requester_id: int):
+    """The stored candidate behind a file button, after the requester check and a private defer; else None."""
+    if not await _requester_only(interaction, requester_id):
+        return None
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    candidate = await interaction.client.db.get_candidate(candidate_id)
+    if candidate is None:
+        await tell(interaction, "That diagram no longer exists.")
+    return candidate
+
+
 class RerollButton(discord.ui.DynamicItem[discord.ui.Button],
                    template=r"diagram:reroll:(?P<request>\d+):(?P<user>\d+):(?P<n>\d+):(?P<top>\d+)"):
     """Same request, new samples: queued again like a fresh /diagram."""
@@ -72,12 +83,8 @@ class SpecButton(discord.ui.DynamicItem[discord.ui.Button],
         return cls(int(match["candidate"]), int(match["user"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        if not await _requester_only(interaction, self.user_id):
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        candidate = await interaction.client.db.get_candidate(self.candidate_id)
+        candidate = await _requesters_candidate(interaction, self.candidate_id, self.user_id)
         if candidate is None:
-            await tell(interaction, "That diagram no longer exists.")
             return
         spec = serialize(Diagram.from_lists(json.loads(candidate.nodes_json)))
         await interaction.followup.send(
@@ -102,12 +109,8 @@ class DownloadButton(discord.ui.DynamicItem[discord.ui.Button],
         return cls(int(match["candidate"]), int(match["user"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        if not await _requester_only(interaction, self.user_id):
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        candidate = await interaction.client.db.get_candidate(self.candidate_id)
+        candidate = await _requesters_candidate(interaction, self.candidate_id, self.user_id)
         if candidate is None:
-            await tell(interaction, "That diagram no longer exists.")
             return
         diagram = Diagram.from_lists(json.loads(candidate.nodes_json))
         pptx, svg = await asyncio.to_thread(lambda: (pptx_bytes(diagram), svg_text(diagram)))
