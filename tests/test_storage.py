@@ -444,14 +444,18 @@ async def test_cancelled_writes_leave_the_connection_usable(db: Database) -> Non
     """A cancelled handler (e.g. a timed-out Discord event) must not leave a transaction open."""
     candidate = await make_candidate(db)
     outcomes = []
-    for steps in range(40):  # cancel after 0..39 loop iterations: before, inside, after
+    # Cancel after 0..39 loop iterations (before, inside), then after growing real delays, so that
+    # the write also completes at least once however fast the worker thread is scheduled.
+    for steps in range(60):
         task = asyncio.create_task(db.set_rating(f"u{steps}", candidate, 3))
-        for _ in range(steps):
+        for _ in range(min(steps, 40)):
             await asyncio.sleep(0)
+        if steps >= 40:
+            await asyncio.sleep(0.005 * (steps - 39))
         task.cancel()
         [outcome] = await asyncio.gather(task, return_exceptions=True)
         outcomes.append(type(outcome).__name__)
         await db.set_rating("witness", candidate, 1 + steps % 5)  # raises if a BEGIN leaked
     assert "CancelledError" in outcomes and "NoneType" in outcomes  # both paths exercised
-    assert (await db.get_rating("witness", candidate)).value == 5
+    assert (await db.get_rating("witness", candidate)).value == 1 + 59 % 5
     assert await db.integrity_check() == "ok"
