@@ -75,9 +75,11 @@ def admin_commands(bot: "DiagramBot") -> list[app_commands.Command]:
 
     @app_commands.command(name="retrain")
     @app_commands.guild_only()
-    @app_commands.describe(kind="cnn: the readability CNN; ae: the autoencoder (re-embeds all); all: both")
-    async def retrain(interaction: discord.Interaction, kind: Literal["cnn", "ae", "all"] = "all") -> None:
-        """Admin: retrain the scorers now, in the background (the same job as the nightly one)."""
+    @app_commands.describe(kind="cnn: readability CNN; ae: autoencoder (re-embeds all); all: both; "
+                                "orpo: generator from ratings")
+    async def retrain(interaction: discord.Interaction,
+                      kind: Literal["cnn", "ae", "all", "orpo"] = "all") -> None:
+        """Admin: retrain the scorers (or the generator) now, in the background (the nightly job's path)."""
         if await _refuse_non_admin(bot, interaction):
             return
         await interaction.response.send_message(

@@ -19,7 +19,7 @@ from bot.commands import diagram_command, tell
 from bot.drawing import Drawer
 from bot.queue import DrawQueue, Job
 from bot.ratings import RatingHandler
-from bot.retrain import reload_models, retrain_and_reload
+from bot.retrain import MODEL_KINDS, reload_models, retrain_and_reload
 from bot.scheduler import RetrainScheduler
 from bot.settings import BotSettings, ScheduleSettings
 from bot.views import DownloadButton, RerollButton, SpecButton
@@ -81,7 +81,7 @@ class DiagramBot(discord.Client):
         stale = await self.db.fail_unfinished_requests(RESTARTED)
         if stale:
             log.warning("marked %d unfinished request(s) from before the restart failed", stale)
-        if any([await self.db.active_model(kind) for kind in ("cnn", "ae")]):
+        if any([await self.db.active_model(kind) for kind in MODEL_KINDS]):
             await reload_models(self.db, self.service)   # retrained versions, not the shipped ones
         self.drawer = Drawer(self.db, self.service, self.bot_settings)
         self.ratings = RatingHandler(self.db, self.bot_settings, self._own_user_id)

@@ -200,10 +200,10 @@ class FakeService:
                            "at": time.perf_counter()})
         return run(request, self.generator, n or 8, seed=seed, progress=progress)
 
-    def reload(self, cnn: str | None = None, ae: str | None = None) -> None:
+    def reload(self, cnn: str | None = None, ae: str | None = None, generator: str | None = None) -> None:
         if self.reload_error is not None:
             raise self.reload_error
-        self.reloads.append({"cnn": cnn, "ae": ae})
+        self.reloads.append({"cnn": cnn, "ae": ae, **({"generator": generator} if generator else {})})
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,7 +216,6 @@ from storage import Database
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--kind"); parser.add_argument("--db"); parser.add_argument("--data-dir")
-parser.add_argument("--orpo", action="store_true")
 args = parser.parse_args()
 MODE = {mode!r}
 
@@ -229,7 +228,7 @@ async def new_version(activate):
     finally:
         await db.close()
 
-print("training", args.kind, "orpo" if args.orpo else "", flush=True)
+print("training", args.kind, flush=True)
 print("epoch 1 loss 0.5", file=sys.stderr, flush=True)
 if MODE == "swap":
     version = asyncio.run(new_version(True))

@@ -18,7 +18,7 @@ from training.jobs import JobOutcome, retrain_command, run_retrain
 
 log = logging.getLogger(__name__)
 
-MODEL_KINDS = ("cnn", "ae")   # the learned scorers' kinds in model_versions
+MODEL_KINDS = ("cnn", "ae", "generator")   # the served models' kinds in model_versions
 
 
 async def reload_models(db: Database, service) -> dict[str, str]:
@@ -34,9 +34,9 @@ async def reload_models(db: Database, service) -> dict[str, str]:
 
 
 async def retrain_and_reload(db: Database, service, kind: str, schedule: ScheduleSettings) -> JobOutcome:
-    """Retrain `kind` (cnn | ae | all); reload the service only when a new version was swapped in."""
+    """Retrain `kind` (cnn | ae | all | orpo); reload the service only when a new version was swapped in."""
     command = retrain_command(kind, Path(db.path).resolve(), Path(db.images.data_dir).resolve(),
-                              base=schedule.retrain_command or None, orpo=schedule.orpo)
+                              base=schedule.retrain_command or None)
     outcome = await run_retrain(db, kind, command, timeout_s=schedule.timeout_s)
     if outcome.swapped:
         try:

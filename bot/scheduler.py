@@ -58,7 +58,11 @@ class RetrainScheduler:
         return getattr(job, "next_run_time", None) if job else None
 
     async def run_scheduled(self) -> JobOutcome:
-        """The scheduled job itself."""
+        """The scheduled job itself: the scorers, then (with [schedule] orpo) the generator's ORPO.
+
+        Returns the scorers' outcome; the ORPO job's is logged and recorded in job_runs."""
         outcome = await self._retrain(self.settings.retrain_kinds)
         log.info("scheduled retrain: %s", describe_outcome(outcome))
+        if self.settings.orpo:
+            log.info("scheduled ORPO: %s", describe_outcome(await self._retrain("orpo")))
         return outcome

@@ -19,7 +19,7 @@ DEFAULT_RATING_EMOJIS = ["1\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCA
                          "3\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
                          "4\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
                          "5\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}"]
-RETRAIN_KINDS = ("cnn", "ae", "all")   # same as training.jobs.KINDS (not imported: keeps settings light)
+RETRAIN_KINDS = ("cnn", "ae", "all")   # same as training.jobs.SCORER_KINDS (not imported: keeps settings light)
 
 
 def emoji_key(emoji: str) -> str:
@@ -76,7 +76,7 @@ class ScheduleSettings:
     retrain_cron: str = "0 3 * * *"       # minute hour day month weekday
     timezone: str = ""                    # IANA name, e.g. "Europe/Berlin"; "" = the host's zone
     retrain_kinds: str = "all"            # cnn | ae | all
-    orpo: bool = False                    # also pass --orpo (generator preference tuning)
+    orpo: bool = False                    # the scheduled run also tunes the generator on the ratings (ORPO)
     timeout_s: float = 3 * 3600.0         # a retrain running longer is stopped and marked failed
     retrain_command: list[str] = field(default_factory=list)  # [] = python -m training.retrain
 

@@ -35,6 +35,7 @@ from .models import (
     JobRun,
     ModelVersion,
     Post,
+    RatedCandidate,
     Rating,
     Request,
     User,
@@ -593,6 +594,27 @@ class Database:
                     latent=blob_to_latent(r["latent"]),
                     latent_model_version=r["latent_model_version"],
                 ),
+            )
+            for r in rows
+        ]
+
+    async def rated_candidates(self) -> list[RatedCandidate]:
+        """Every rating with the rated candidate's model text and its request's text.
+
+        Ordered by user, request and candidate: the input of preference-pair building.
+        """
+        rows = await self._fetchall(
+            """SELECT r.user_id, c.request_id, q.text AS request_text, r.candidate_id,
+                      c.model_text, r.value
+               FROM ratings r
+               JOIN candidates c ON c.id = r.candidate_id
+               JOIN requests q ON q.id = c.request_id
+               ORDER BY r.user_id, c.request_id, r.candidate_id"""
+        )
+        return [
+            RatedCandidate(
+                user_id=r["user_id"], request_id=r["request_id"], request_text=r["request_text"],
+                candidate_id=r["candidate_id"], model_text=r["model_text"], value=r["value"],
             )
             for r in rows
         ]

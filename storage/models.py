@@ -91,6 +91,21 @@ class UserRating:
 
 
 @dataclass(frozen=True)
+class RatedCandidate:
+    """One user's rating of one candidate, with the model's text and its request's text.
+
+    Two of these with the same user and request make a preference pair (training/orpo.py).
+    """
+
+    user_id: str
+    request_id: int
+    request_text: str
+    candidate_id: int
+    model_text: str
+    value: int
+
+
+@dataclass(frozen=True)
 class ModelVersion:
     id: int
     kind: str

@@ -286,4 +286,5 @@ async def test_commands_are_guild_only_with_descriptions_discord_accepts(tmp_pat
             assert all(0 < len(text) <= 100 for text in texts)
         options = {o["name"]: o for o in payloads["diagram"]["options"]}
         assert options["request"]["required"] and not options["candidates"]["required"]
-        assert [c["value"] for c in payloads["retrain"]["options"][0]["choices"]] == ["cnn", "ae", "all"]
+        choices = [c["value"] for c in payloads["retrain"]["options"][0]["choices"]]
+        assert choices == ["cnn", "ae", "all", "orpo"]

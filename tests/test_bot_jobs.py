@@ -126,8 +126,8 @@ async def test_a_job_running_in_another_process_blocks_and_a_stale_one_does_not(
 async def test_the_default_command_is_the_training_retrain_module(tmp_path):
     assert retrain_command("ae", "d.sqlite3", "data") == [
         sys.executable, "-m", "training.retrain", "--kind", "ae", "--db", "d.sqlite3", "--data-dir", "data"]
-    assert retrain_command("cnn", "d", "x", base=["nice", "python", "r.py"], orpo=True) == [
-        "nice", "python", "r.py", "--kind", "cnn", "--db", "d", "--data-dir", "x", "--orpo"]
+    assert retrain_command("orpo", "d", "x", base=["nice", "python", "r.py"]) == [
+        "nice", "python", "r.py", "--kind", "orpo", "--db", "d", "--data-dir", "x"]
 
 
 async def test_an_unknown_kind_is_an_error(db):

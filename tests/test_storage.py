@@ -162,6 +162,21 @@ async def test_ratings_for_user_carry_exact_latents(db: Database) -> None:
 # ---------------------------------------------------------------- requests and candidates
 
 
+async def test_rated_candidates_join_each_rating_with_its_texts(db: Database) -> None:
+    first = await db.create_request("author", "a CNN")
+    second = await db.create_request("author", "an MLP")
+    a = await db.add_candidate(first, 0, "text a", "[]")
+    b = await db.add_candidate(first, 1, "text b", "[]")
+    c = await db.add_candidate(second, 0, "text c", "[]")
+    await db.set_rating("u2", b, 2)
+    await db.set_rating("u1", a, 5)
+    await db.set_rating("u1", c, 1)
+    rows = await db.rated_candidates()
+    assert [(r.user_id, r.request_id, r.request_text, r.candidate_id, r.model_text, r.value) for r in rows] == [
+        ("u1", first, "a CNN", a, "text a", 5), ("u1", second, "an MLP", c, "text c", 1),
+        ("u2", first, "a CNN", b, "text b", 2)]
+
+
 async def test_request_lifecycle(db: Database) -> None:
     request_id = await db.create_request(7, "a transformer", guild_id=11, channel_id=22)
     request = await db.get_request(request_id)

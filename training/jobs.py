@@ -4,7 +4,7 @@ Training runs in a subprocess (`python -m training.retrain`) so that serving con
 crash there cannot take the bot down. The subprocess's contract: exit code 0 and, as the LAST
 line of stdout, one JSON object
 
-    {"status": "swapped" | "kept", "kind": ..., "version_id": int | null, "metrics": {...}}
+    {"status": "swapped" | "kept", "kind": ..., "version_id": int | null, "metrics": {...}, "message"?: str}
 
 "swapped": it registered and activated a new model version (validation no worse); "kept": the new
 model validated worse and the old one stays active. Anything else (non-zero exit, no JSON, a
@@ -31,7 +31,8 @@ from storage import Database
 
 log = logging.getLogger(__name__)
 
-KINDS = ("cnn", "ae", "all")           # what can be retrained; "all" covers both models
+SCORER_KINDS = ("cnn", "ae", "all")    # the scorers; "all" covers both models
+KINDS = SCORER_KINDS + ("orpo",)       # orpo: preference-tune the generator on the ratings (training/orpo.py)
 DEFAULT_TIMEOUT_S = 3 * 3600.0         # a CPU retrain of both models fits well within this
 LOG_LIMIT_CHARS = 64_000               # job_runs.log keeps the tail of the output
 KILL_GRACE_S = 5.0                     # after SIGTERM, how long before SIGKILL
@@ -65,31 +66,29 @@ class JobOutcome:
 
 
 def _conflicts(kind: str) -> tuple[str, ...]:
-    """Kinds that must not run at the same time as `kind` ("all" trains both models)."""
-    return KINDS if kind == "all" else (kind, "all")
+    """Kinds that must not run at the same time as `kind` ("all" trains both scorers)."""
+    if kind == "orpo":
+        return ("orpo",)
+    return SCORER_KINDS if kind == "all" else (kind, "all")
 
 
-def _model_kinds(kind: str) -> tuple[str, ...] | None:
-    """Model kinds a retrain of `kind` may activate; None means any."""
-    return None if kind == "all" else (kind,)
+def _model_kinds(kind: str) -> tuple[str, ...]:
+    """Model kinds (model_versions.kind) a retrain of `kind` may activate."""
+    return {"all": ("cnn", "ae"), "orpo": ("generator",)}.get(kind, (kind,))
 
 
 def retrain_command(kind: str, db_path: str | os.PathLike[str], data_dir: str | os.PathLike[str],
-                    base: Sequence[str] | None = None, orpo: bool = False) -> list[str]:
+                    base: Sequence[str] | None = None) -> list[str]:
     """The subprocess's argv: `base` (default: this Python, -m training.retrain) plus the job's arguments."""
     argv = list(base) if base else [sys.executable, "-m", "training.retrain"]
-    argv += ["--kind", kind, "--db", str(db_path), "--data-dir", str(data_dir)]
-    if orpo:
-        argv.append("--orpo")
-    return argv
+    return argv + ["--kind", kind, "--db", str(db_path), "--data-dir", str(data_dir)]
 
 
-async def _active_versions(db: Database, kinds: tuple[str, ...] | None) -> dict[str, int]:
-    return {v.kind: v.id for v in await db.model_versions()
-            if v.active and (kinds is None or v.kind in kinds)}
+async def _active_versions(db: Database, kinds: tuple[str, ...]) -> dict[str, int]:
+    return {v.kind: v.id for v in await db.model_versions() if v.active and v.kind in kinds}
 
 
-async def _restore(db: Database, before: dict[str, int], kinds: tuple[str, ...] | None) -> list[str]:
+async def _restore(db: Database, before: dict[str, int], kinds: tuple[str, ...]) -> list[str]:
     """Put back the versions that were active before the job (none: the shipped defaults); notes."""
     notes = []
     after = await _active_versions(db, kinds)
@@ -119,6 +118,8 @@ def _parse_result(stdout: str) -> dict[str, Any]:
         raise ValueError(f"version_id must be an integer or null, got {version_id!r}")
     if not isinstance(result.get("metrics", {}), dict):
         raise ValueError("metrics must be a JSON object")
+    if not isinstance(result.get("message", ""), str):
+        raise ValueError("message must be a string")
     return result
 
 
@@ -195,7 +196,7 @@ async def _busy_elsewhere(db: Database, kind: str, timeout_s: float) -> str | No
 
 async def run_retrain(db: Database, kind: str, command: Sequence[str] | None = None,
                       timeout_s: float = DEFAULT_TIMEOUT_S) -> JobOutcome:
-    """Run one retrain of `kind` (cnn | ae | all) as a subprocess and record it in job_runs.
+    """Run one retrain of `kind` (cnn | ae | all | orpo) as a subprocess and record it in job_runs.
 
     `command` is the full argv (default: `retrain_command(kind, db.path, data dir)`). Refuses
     (status "busy", nothing recorded) while a conflicting retrain runs here or in another process.
@@ -246,8 +247,8 @@ async def _run(db: Database, kind: str, argv: list[str], timeout_s: float) -> Jo
     except ValueError as error:
         return await _fail(db, job_id, kind, before, argv, stdout, stderr, f"unreadable result: {error}")
     status = result["status"]
-    message = ("a new model version is active" if status == "swapped"
-               else "the new model validated worse; the old one stays active")
+    message = result.get("message") or ("a new model version is active" if status == "swapped"
+                                        else "the new model validated worse; the old one stays active")
     notes = [f"{status}: {message}"]
     if status == "kept":          # "kept" promises the old models: hold the subprocess to it
         notes += await _restore(db, before, _model_kinds(kind))
@@ -271,11 +272,13 @@ async def _fail(db: Database, job_id: int, kind: str, before: dict[str, int], ar
 # ---------------------------------------------------------------- diagrambot retrain
 
 def add_parser(subparsers: Any) -> None:
-    """Register `diagrambot retrain [--kind cnn|ae|all] [--config FILE]`."""
+    """Register `diagrambot retrain [--kind cnn|ae|all|orpo] [--config FILE]`."""
     parser = subparsers.add_parser(
-        "retrain", help="retrain the scorers now (the same job as the bot's /retrain and nightly run)")
+        "retrain", help="retrain the scorers (or, with --kind orpo, tune the generator on the ratings) now; "
+                        "the same job as the bot's /retrain and nightly run")
     parser.add_argument("--kind", choices=KINDS, default=None,
-                        help="which model to retrain (default: [schedule] retrain_kinds, else all)")
+                        help="which model to retrain (default: [schedule] retrain_kinds, else all); "
+                             "orpo: preference-tune the generator on the stored ratings")
     parser.add_argument("--config", default=None, metavar="FILE", help="config.toml")
     parser.set_defaults(func=run_retrain_command)
 
@@ -296,7 +299,7 @@ def run_retrain_command(args: argparse.Namespace) -> int:
         try:
             command = retrain_command(kind, Path(storage.db_path).resolve(),
                                       Path(storage.data_dir).resolve(),
-                                      base=schedule.retrain_command or None, orpo=schedule.orpo)
+                                      base=schedule.retrain_command or None)
             return await run_retrain(db, kind, command, timeout_s=schedule.timeout_s)
         finally:
             await db.close()

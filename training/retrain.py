@@ -1,11 +1,14 @@
-"""Nightly / on-demand retrain of the learned scorers, run as a subprocess by training/jobs.py.
+"""Nightly / on-demand retrain of the learned scorers (and ORPO of the generator), run as a
+subprocess by training/jobs.py.
 
-    python -m training.retrain --kind cnn|ae|all --db data/diagrambot.sqlite3 --data-dir data
+    python -m training.retrain --kind cnn|ae|all|orpo --db data/diagrambot.sqlite3 --data-dir data
 
 - cnn: fine-tune the active CNN on fresh synthetic variants plus every rated diagram in storage
   (target: the mean user rating blended with the analytic score);
 - ae: fine-tune the active autoencoder on synthetic and stored diagrams, then re-embed every
-  stored candidate with it.
+  stored candidate with it;
+- orpo: preference-tune the generator on pairs from the stored ratings (training/orpo.py) and
+  activate it only if its exact-structure rate on synthetic validation requests is no worse.
 
 A new version is written beside the old ones and activated only if its validation is no worse
 than the active model's on the same held-out data; otherwise the old one stays. The last stdout
@@ -31,12 +34,14 @@ from ml.scoring.images import render_input
 from ml.scoring.ranking import ScoringSettings, resolve_path
 from storage import Database
 from training.fit import FitSettings
+from training.orpo import JobSettings, orpo_job
 from training.scorer_data import ScorerDataset, build, split_by_group
 from training.train_ae import ae_metrics, train_ae
 from training.train_cnn import blended_targets, regression_metrics, train_cnn
 
 log = logging.getLogger(__name__)
 DEFAULT_PATHS = {"cnn": ScoringSettings().cnn, "ae": ScoringSettings().ae}
+JOB_DEFAULTS = JobSettings()
 # Lower is better for each kind's deciding metric.
 DECIDING_METRIC = {"cnn": "mae", "ae": "reconstruction_mse"}
 
@@ -115,6 +120,10 @@ async def reembed(db: Database, model, version: str) -> int:
 async def main_async(args) -> dict:
     db = await Database.open(args.db, args.data_dir)
     try:
+        if args.kind == "orpo":
+            return await orpo_job(db, Path(args.data_dir), JobSettings(
+                min_pairs=args.orpo_min_pairs, max_steps=args.orpo_max_steps, max_minutes=args.max_minutes,
+                check_requests=args.orpo_check_requests))
         kinds = ["cnn", "ae"] if args.kind == "all" else [args.kind]
         results = [await retrain(db, kind, Path(args.data_dir), args) for kind in kinds]
     finally:
@@ -129,7 +138,7 @@ async def main_async(args) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kind", choices=["cnn", "ae", "all"], default="all")
+    parser.add_argument("--kind", choices=["cnn", "ae", "all", "orpo"], default="all")
     parser.add_argument("--db", default="data/diagrambot.sqlite3")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--bases", type=int, default=400, help="fresh synthetic diagrams per run")
@@ -137,6 +146,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--max-minutes", type=float, default=10.0)
+    parser.add_argument("--orpo-min-pairs", type=int, default=JOB_DEFAULTS.min_pairs,
+                        help="orpo: fewer rating pairs than this train nothing")
+    parser.add_argument("--orpo-max-steps", type=int, default=JOB_DEFAULTS.max_steps)
+    parser.add_argument("--orpo-check-requests", type=int, default=JOB_DEFAULTS.check_requests,
+                        help="orpo: synthetic validation requests for the no-worse structure check")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(json.dumps(asyncio.run(main_async(args))))
