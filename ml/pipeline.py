@@ -1,8 +1,10 @@
 """request -> generate -> parse -> render -> score -> rank: the product's one data path.
 
 Scorers are pluggable: until the learned scorers exist, candidates are ranked by analytic
-readability. A candidate that does not parse is kept (with its error) and ranked last, so that
-nothing the model wrote is lost and the user can see why.
+readability. Before any score, candidates are ordered by how many others draw the same structure
+(ml/consensus.py): what most samples agree on is most likely what was asked; scores order the
+rest and break ties. A candidate that does not parse is kept (with its error) and ranked last, so
+that nothing the model wrote is lost and the user can see why.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from ml.consensus import agreement
 from ml.diagram import Diagram
 from ml.generator import Generator
 from ml.parser import ParseError, parse, serialize
@@ -126,8 +129,10 @@ def run(request: str, generator: Generator, n: int = 8, scorers: list[Scorer] | 
     for scorer in scorers or [readability_scorer]:
         if good:
             scorer(good)
+    for candidate, share in zip(good, agreement([c.diagram for c in good])):
+        candidate.scores["agreement"] = share
     timings["score_s"] = time.perf_counter() - start
-    candidates.sort(key=lambda c: (not c.ok, -c.final))
+    candidates.sort(key=lambda c: (not c.ok, -c.scores.get("agreement", 0.0), -c.final))
     for rank, candidate in enumerate(candidates, start=1):
         candidate.rank = rank
     return Result(request, getattr(generator, "name", type(generator).__name__), candidates, timings)

@@ -68,3 +68,36 @@ def test_command_line_flags_reach_the_settings():
     assert settings.preset == "lora" and settings.base == "/models/deepseek"
     assert settings.lora.r == 8 and settings.max_steps == 5
     assert settings.tiny.hidden_size == 64 and settings.tiny.num_hidden_layers == 2
+
+
+def test_kept_checkpoints_map_to_training_minutes_and_a_learning_curve(toy_data, tmp_path):
+    from training.learning_curve import checkpoints, learning_curve, minutes_by_step
+    from training.model_card import write_card
+    out = tmp_path / "run"
+    final = train(toy_settings(toy_data, out, max_steps=16, keep_checkpoints=0))
+    assert [step for step, _ in checkpoints(out)] == [8, 16]
+    minutes = minutes_by_step(out)
+    assert set(minutes) >= {8, 16} and 0 <= minutes[8] <= minutes[16]
+
+    curve = learning_curve(out, toy_data / "val.jsonl", limit=3)
+    assert [p["step"] for p in curve["points"]] == [8, 16]
+    assert [p["minutes"] for p in curve["points"]] == [minutes[8], minutes[16]]
+    for point in curve["points"]:
+        assert point["results"]["all"]["n"] == 3 and 0 <= point["results"]["all"]["structure"] <= 1
+
+    card = write_card(final, tmp_path / "card", None, curve=curve).read_text()
+    assert (tmp_path / "card" / "learning_curve.png").exists()
+    assert "## Learning curve" in card and "| 8 |" in card and "| 16 |" in card
+
+
+def test_a_resumed_run_adds_its_minutes_to_the_timeline(toy_data, tmp_path):
+    from training.learning_curve import minutes_by_step
+    out = tmp_path / "run"
+    train(toy_settings(toy_data, out, max_steps=8))
+    first = minutes_by_step(out)[8]
+    train(toy_settings(toy_data, out, max_steps=16, resume=True))
+    assert minutes_by_step(out)[16] >= first
+
+
+def test_heads_flag_reaches_the_shape():
+    assert parse_args(["--heads", "8", "--layers", "6"]).tiny.num_attention_heads == 8

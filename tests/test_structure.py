@@ -33,9 +33,21 @@ def _node(diagram: Diagram, nid: int):
 
 # ---------------------------------------------------------------- dense
 
+def _numbered_in_order(diagram: Diagram) -> Diagram:
+    """The same drawing with node ids 1..n (the checks never depend on how nodes are numbered)."""
+    new_id = {n.id: i + 1 for i, n in enumerate(diagram.nodes)}
+    return Diagram(tuple(replace(n, id=new_id[n.id], targets=tuple(new_id[t] for t in n.targets))
+                         for n in diagram.nodes))
+
+
 @pytest.fixture
 def dense() -> Diagram:
-    return dense_network(LAYERS)
+    return _numbered_in_order(dense_network(LAYERS))
+
+
+def test_dense_ok_whatever_the_numbering():
+    assert dense_ok(dense_network(LAYERS), LAYERS)
+    assert dense_ok(_numbered_in_order(dense_network(LAYERS)), LAYERS)
 
 
 @pytest.mark.parametrize("layers", [[1, 1], [2, 3, 1], [3, 4, 2], [6, 10, 10, 4], [1, 8, 8, 8, 1]])

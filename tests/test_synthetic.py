@@ -160,7 +160,7 @@ def test_cnn_requests_always_use_cnn_nouns(splits, split):
 
 @pytest.mark.parametrize("split", SPLITS)
 def test_dense_requests_name_a_dense_network(splits, split):
-    words = ("neural", "network", "mlp", "net", "deep learning", "neurons")
+    words = ("neural", "network", "mlp", "net", "deep learning", "neurons", "perceptron")
     for example in splits[split]:
         if example.family == "dense":
             assert any(w in example.request.lower() for w in words), example.request
@@ -179,7 +179,7 @@ def test_dense_size_lists_are_spelled_out(big_train):
     """Templates that list the sizes as digits list exactly the spec's layers."""
     checked = 0
     for example in big_train:
-        if example.family == "dense" and example.template in ("arrows", "layers_list"):
+        if example.family == "dense" and example.template in ("arrows", "sizes"):
             assert [int(n) for n in re.findall(r"\d+", example.request)] == example.spec["layers"]
             checked += 1
     assert checked > 50

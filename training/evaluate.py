@@ -1,6 +1,7 @@
 """Evaluate generator checkpoints on a split: parse rate, exact structure, readability, length, speed.
 
     python -m training.evaluate runs/tiny-v1/final models/tiny-sft --split data/synthetic/test.jsonl
+    python -m training.evaluate models/tiny-sft --candidates 8   # what the product posts first
 
 Prints one table with the checkpoints side by side and writes the figures as JSON (--out).
 """
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from ml.generator import GeneratorSettings, LocalGenerator, SamplingSettings
 from ml.parser import ParseError, parse
+from ml.pipeline import run
 from ml.prompt import answer_ids
 from ml.readability import readability
 from training.structure import structure_ok
@@ -47,12 +49,19 @@ class Tally:
                 "seconds": mean(self.seconds) if self.seconds else 0.0}
 
 
-def evaluate_model(generator: LocalGenerator, examples: list[Example], seed: int = 0) -> dict:
+def _answer(generator: LocalGenerator, request: str, candidates: int, seed: int) -> str:
+    """One sampled answer, or with candidates > 1 the product's pick: the top of the pipeline's ranking."""
+    if candidates <= 1:
+        return generator.generate(request, 1, seed=seed)[0]
+    return run(request, generator, candidates, seed=seed).candidates[0].text
+
+
+def evaluate_model(generator: LocalGenerator, examples: list[Example], seed: int = 0, candidates: int = 1) -> dict:
     """Figures for one generator over the examples, overall and per family."""
     tallies: dict[str, Tally] = {"all": Tally()}
     for i, example in enumerate(tqdm(examples, desc=generator.name, leave=False)):
         start = time.perf_counter()
-        text = generator.generate(example.request, 1, seed=seed + i)[0]
+        text = _answer(generator, example.request, candidates, seed + i)
         elapsed = time.perf_counter() - start
         reference = len(answer_ids(generator.tokenizer, example.answer))
         produced = len(answer_ids(generator.tokenizer, text))
@@ -97,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-grammar", action="store_true")
     parser.add_argument("--temperature", type=float, default=SamplingSettings.temperature)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--candidates", type=int, default=1,
+                        help="sample this many per request and score the pipeline's top-ranked one")
     args = parser.parse_args(argv)
     examples = read_jsonl(Path(args.split))
     if args.limit:
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     for model in args.models:
         sampling = SamplingSettings(temperature=args.temperature, grammar=not args.no_grammar)
         generator = LocalGenerator(GeneratorSettings(model=model, sampling=sampling))
-        results[model] = evaluate_model(generator, examples, args.seed)
+        results[model] = evaluate_model(generator, examples, args.seed, args.candidates)
     print(table(results))
     if args.out:
         Path(args.out).write_text(json.dumps({"split": args.split, "examples": len(examples), "results": results},

@@ -14,6 +14,7 @@ from ml.diagram import CANVAS_HEIGHT, CANVAS_WIDTH, Colour, Diagram, Node
 
 MARGIN_X = 80
 MARGIN_Y = 50
+ID_STRIDE = 100
 DARK = (40, 40, 40)
 
 
@@ -53,10 +54,10 @@ def dense_network(layers: list[int], palette: Palette = Palette(), style: str = 
     step_y = min(90.0, (CANVAS_HEIGHT - 2 * MARGIN_Y) / max(tallest - 1, 1))
     step_x = xs[1] - xs[0] if len(xs) > 1 else CANVAS_WIDTH
     size = int(max(10, min(60, step_y * 0.6, step_x * 0.3)))
-    ids, next_id = [], 1
-    for count in layers:
-        ids.append(list(range(next_id, next_id + count)))
-        next_id += count
+    # Node No. = 100 * layer + position (101, 102, ... then 201, ...): a layer's target list then
+    # depends only on the next layer's index and size, never on a running total of earlier layers,
+    # which is what a small generator kept getting wrong.
+    ids = [[ID_STRIDE * (li + 1) + i + 1 for i in range(count)] for li, count in enumerate(layers)]
     nodes = []
     for li, (count, x) in enumerate(zip(layers, xs)):
         fill = palette.input if li == 0 else palette.output if li == len(layers) - 1 else palette.hidden

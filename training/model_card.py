@@ -21,32 +21,65 @@ SHIPPED_FILES = ("config.json", "generation_config.json", "model.safetensors", "
                  "tokenizer_config.json", "chat_template.jinja")
 
 
-def loss_curve(history: list[dict], path: Path, size=(640, 360)) -> None:
-    """Training and evaluation loss against steps, as a small line chart."""
-    train = [(e["step"], e["loss"]) for e in history if "loss" in e and "step" in e]
-    evals = [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e and "step" in e]
+BLUE, RED, GREEN, ORANGE, GREY = (31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (90, 90, 90)
+
+
+def line_chart(series: list[tuple[str, tuple, list[tuple[float, float]]]], path: Path, x_name: str,
+               y_max: float | None = None, y_format: str = "{:.2f}", size=(640, 360)) -> None:
+    """A small Pillow line chart: each series is (name, colour, [(x, y), ...]), all on one axis from 0."""
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
     left, top, right, bottom = 60, 20, size[0] - 20, size[1] - 40
     draw.rectangle((left, top, right, bottom), outline=(0, 0, 0))
-    points = train + evals
+    points = [p for _, _, data in series for p in data]
     if points:
-        max_step = max(s for s, _ in points) or 1
-        max_loss = max(v for _, v in points) or 1
+        max_x = max(x for x, _ in points) or 1
+        top_y = y_max or max(y for _, y in points) or 1
 
-        def xy(step, value):
-            return left + (right - left) * step / max_step, bottom - (bottom - top) * value / max_loss
+        def xy(x, y):
+            return left + (right - left) * x / max_x, bottom - (bottom - top) * y / top_y
 
-        for series, colour in ((train, (31, 119, 180)), (evals, (214, 39, 40))):
-            if len(series) > 1:
-                draw.line([xy(s, v) for s, v in series], fill=colour, width=2)
         small = font(11)
+        for i, (name, colour, data) in enumerate(series):
+            if len(data) > 1:
+                draw.line([xy(x, y) for x, y in data], fill=colour, width=2)
+            for x, y in data:
+                cx, cy = xy(x, y)
+                draw.ellipse((cx - 2, cy - 2, cx + 2, cy + 2), fill=colour)
+            draw.text((left + 10, top + 8 + 16 * i), name, fill=colour, font=small)
         draw.text((left, bottom + 8), "0", fill="black", font=small)
-        draw.text((right - 40, bottom + 8), f"{max_step} steps", fill="black", font=small)
-        draw.text((8, top), f"{max_loss:.2f}", fill="black", font=small)
-        draw.text((left + 10, top + 8), "train loss", fill=(31, 119, 180), font=small)
-        draw.text((left + 10, top + 24), "eval loss", fill=(214, 39, 40), font=small)
+        draw.text((right - 90, bottom + 8), f"{max_x:g} {x_name}", fill="black", font=small)
+        draw.text((8, top), y_format.format(top_y), fill="black", font=small)
     image.save(path)
+
+
+def loss_curve(history: list[dict], path: Path) -> None:
+    """Training and evaluation loss against steps."""
+    train = [(e["step"], e["loss"]) for e in history if "loss" in e and "step" in e]
+    evals = [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e and "step" in e]
+    line_chart([("train loss", BLUE, train), ("eval loss", RED, evals)], path, "steps")
+
+
+def structure_curve(curve: dict, path: Path) -> None:
+    """Exact-structure rate (overall and per family) against training minutes, from training/learning_curve.py."""
+    points = [p for p in curve["points"] if p.get("minutes") is not None]
+    series = []
+    for family, colour in (("all", GREY), ("dense", BLUE), ("cnn", RED), ("flowchart", GREEN)):
+        data = [(p["minutes"], 100 * p["results"][family]["structure"]) for p in points if family in p["results"]]
+        series.append((f"{family} (exact structure %)", colour, data))
+    line_chart(series, path, "training min", y_max=100, y_format="{:.0f} %")
+
+
+def curve_table(curve: dict) -> str:
+    rows = ["| step | training minutes | exact structure | dense | CNN | flowchart | parse |",
+            "|---|---|---|---|---|---|---|"]
+    for p in curve["points"]:
+        r = p["results"]
+        minutes = "" if p.get("minutes") is None else f"{p['minutes']:.1f}"
+        rows.append(f"| {p['step']} | {minutes} | {_percent(r['all']['structure'])} | "
+                    + " | ".join(_percent(r.get(f, {}).get("structure", 0)) for f in ("dense", "cnn", "flowchart"))
+                    + f" | {_percent(r['all']['parse'])} |")
+    return "\n".join(rows)
 
 
 def _percent(value: float) -> str:
@@ -62,7 +95,7 @@ def eval_table(results: dict) -> str:
     return "\n".join(rows)
 
 
-def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = "") -> Path:
+def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = "", curve: dict | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED_FILES:
         if (source / name).exists():
@@ -104,6 +137,13 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
                   "(temperature 0.8, grammar-constrained decoding):", ""]
         for model, results in evaluation["results"].items():
             lines += [f"`{model}`:", "", eval_table(results), ""]
+    if curve:
+        structure_curve(curve, out / "learning_curve.png")
+        lines += ["## Learning curve", "",
+                  f"Every checkpoint of the run evaluated on `{curve['split']}` ({curve['examples']} requests, one",
+                  "candidate each, same settings as above) against the training minutes spent to reach it",
+                  "(`python -m training.learning_curve`):", "",
+                  "![exact structure against training minutes](learning_curve.png)", "", curve_table(curve), ""]
     if notes:
         lines += ["## Notes", "", notes.strip(), ""]
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
@@ -116,10 +156,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval", help="evaluation JSON written by training.evaluate --out")
     parser.add_argument("--out", default="models/tiny-sft")
     parser.add_argument("--notes", help="a text file appended to the card as its Notes section")
+    parser.add_argument("--curve", help="learning-curve JSON written by training.learning_curve --out")
     args = parser.parse_args(argv)
+    curve = json.loads(Path(args.curve).read_text()) if args.curve else None
     evaluation = json.loads(Path(args.eval).read_text()) if args.eval else None
     notes = Path(args.notes).read_text(encoding="utf-8") if args.notes else ""
-    print(write_card(Path(args.source), Path(args.out), evaluation, notes))
+    print(write_card(Path(args.source), Path(args.out), evaluation, notes, curve))
 
 
 if __name__ == "__main__":

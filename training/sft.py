@@ -67,6 +67,7 @@ class SFTSettings:
     warmup_ratio: float = 0.03
     max_length: int = 1536
     save_steps: int = 500
+    keep_checkpoints: int = 2            # 0 = keep every checkpoint (for a learning curve)
     logging_steps: int = 25
     max_minutes: float = 0.0             # stop (and save) after this wall time; 0 = no limit
     resume: bool = False
@@ -121,14 +122,17 @@ def build_lora(settings: SFTSettings):
     return tokenizer, model, lora
 
 
-def _time_limit_callback(minutes: float):
+def _clock_callback(minutes: float, timeline: Path):
+    """Stops training (with a final save) once the wall-time budget is spent, and appends the
+    training minutes at every save to `timeline` (JSONL), so checkpoints map to a learning curve.
+    A resumed run adds its minutes to those already on the timeline."""
     from transformers import TrainerCallback
 
-    class StopAfter(TrainerCallback):
-        """Ends training (with a final save) once the wall-time budget is spent."""
-
+    class Clock(TrainerCallback):
         def __init__(self):
             self.start = time.monotonic()
+            lines = timeline.read_text().splitlines() if timeline.exists() else []
+            self.offset = json.loads(lines[-1])["minutes"] if lines else 0.0
 
         def on_step_end(self, args, state, control, **kwargs):
             if minutes and time.monotonic() - self.start > minutes * 60:
@@ -136,7 +140,14 @@ def _time_limit_callback(minutes: float):
                 control.should_save = True
             return control
 
-    return StopAfter()
+        def on_save(self, args, state, control, **kwargs):
+            spent = self.offset + (time.monotonic() - self.start) / 60
+            timeline.parent.mkdir(parents=True, exist_ok=True)
+            with timeline.open("a") as f:
+                f.write(json.dumps({"step": state.global_step, "minutes": round(spent, 2)}) + "\n")
+            return control
+
+    return Clock()
 
 
 def train(settings: SFTSettings) -> Path:
@@ -177,7 +188,8 @@ def train(settings: SFTSettings) -> Path:
         num_train_epochs=settings.epochs, per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
         learning_rate=settings.lr or PRESET_LR[settings.preset], lr_scheduler_type="cosine", warmup_steps=settings.warmup_ratio,
-        weight_decay=0.01, logging_steps=settings.logging_steps, save_steps=settings.save_steps, save_total_limit=2,
+        weight_decay=0.01, logging_steps=settings.logging_steps, save_steps=settings.save_steps,
+        save_total_limit=settings.keep_checkpoints or None,
         eval_strategy="steps" if eval_set is not None else "no", eval_steps=settings.save_steps,
         completion_only_loss=True, max_length=settings.max_length, train_sampling_strategy="group_by_length",
         use_cpu=use_cpu, bf16=bf16, seed=settings.seed, report_to="none", dataloader_num_workers=0,
@@ -186,7 +198,7 @@ def train(settings: SFTSettings) -> Path:
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=train_set, eval_dataset=eval_set,
                          processing_class=tokenizer, peft_config=peft_config,
-                         callbacks=[_time_limit_callback(settings.max_minutes)])
+                         callbacks=[_clock_callback(settings.max_minutes, out / "timeline.jsonl")])
     checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     start = time.time()
     trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if settings.resume and checkpoints else None)
@@ -215,10 +227,12 @@ def parse_args(argv: list[str] | None = None) -> SFTSettings:
     parser.add_argument("--lora-alpha", type=int, default=defaults.lora.alpha)
     parser.add_argument("--hidden-size", type=int, default=defaults.tiny.hidden_size)
     parser.add_argument("--layers", type=int, default=defaults.tiny.num_hidden_layers)
+    parser.add_argument("--heads", type=int, default=defaults.tiny.num_attention_heads)
     args = vars(parser.parse_args(argv))
     lora = LoraSettings(r=args.pop("lora_r"), alpha=args.pop("lora_alpha"))
     hidden = args.pop("hidden_size")
-    tiny = TinyModelShape(hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=args.pop("layers"))
+    tiny = TinyModelShape(hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=args.pop("layers"),
+                          num_attention_heads=args.pop("heads"))
     return SFTSettings(**args, lora=lora, tiny=tiny)
 
 

@@ -61,7 +61,9 @@ def _join(parts: list[str], rng: random.Random) -> str:
 
 
 def _maybe_lower(text: str, rng: random.Random) -> str:
-    return text[0].lower() + text[1:] if rng.random() < 0.3 else text
+    """Requests as people type them: sometimes a lower-case start, sometimes all lower case."""
+    roll = rng.random()
+    return text.lower() if roll < 0.1 else text[0].lower() + text[1:] if roll < 0.35 else text
 
 
 # ---------------------------------------------------------------- dense networks
@@ -75,30 +77,99 @@ def _dense_spec(rng: random.Random) -> list[int]:
             return layers
 
 
+UNIT_WORDS = ("node", "neuron", "unit")
+NETWORK_NOUNS = ("deep learning model", "neural network", "neural net", "network", "MLP", "multilayer perceptron",
+                 "feedforward network", "fully connected network", "dense network", "feed-forward neural net")
+VERBS = ("", "", "", "Draw ", "Please draw ", "draw ", "Make ", "Create ", "Show ", "Sketch ", "I need ",
+         "Can you draw ", "Generate ", "Give me ")
+
+
+def _article(noun: str, rng: random.Random) -> str:
+    """'a'/'an' before the noun, or nothing: people often drop articles."""
+    if rng.random() < 0.2:
+        return ""
+    return "an " if noun[0].lower() in "aeiou" or noun.startswith("MLP") else "a "
+
+
+def _network(rng: random.Random) -> str:
+    """A verb (or none), an article (or none) and a name for a dense network."""
+    noun = rng.choice(NETWORK_NOUNS)
+    return rng.choice(VERBS) + _article(noun, rng) + noun
+
+
+def _units(n: int, rng: random.Random, word: str | None = None) -> str:
+    return f"{_num(rng, n)} {_plural(n, word or rng.choice(UNIT_WORDS))}"
+
+
 def _hidden_phrase(hidden: list[int], rng: random.Random) -> str:
     n = len(hidden)
     if n > 1 and len(set(hidden)) == 1 and rng.random() < 0.6:
-        return f"{_num(rng, n)} hidden layers of {_num(rng, hidden[0])} neurons each"
+        unit = rng.choice(UNIT_WORDS)
+        return rng.choice([f"{_num(rng, n)} hidden layers of {_units(hidden[0], rng, unit)} each",
+                           f"{_num(rng, n)} hidden layers, each with {_units(hidden[0], rng, unit)}",
+                           f"{_num(rng, n)} hidden layers with {_units(hidden[0], rng, unit)} each"])
     if n == 1:
-        return rng.choice([f"{_num(rng, hidden[0])} hidden {_plural(hidden[0], 'node')}",
-                           f"one hidden layer of {_num(rng, hidden[0])} {_plural(hidden[0], 'neuron')}"])
+        return rng.choice([f"{_num(rng, hidden[0])} hidden {_plural(hidden[0], rng.choice(UNIT_WORDS))}",
+                           f"one hidden layer of {_units(hidden[0], rng)}",
+                           f"a hidden layer of {_num(rng, hidden[0])}",
+                           f"hidden layer of size {hidden[0]}",
+                           f"{_num(rng, hidden[0])} neurons in the hidden layer"])
     sizes = _join([_num(rng, h) for h in hidden], rng)
-    return rng.choice([f"{sizes} hidden nodes", f"{sizes} nodes in each of the {_num(rng, n)} hidden layers",
-                       f"hidden layers with {sizes} neurons"])
+    unit = rng.choice(UNIT_WORDS)
+    return rng.choice([f"{sizes} hidden {unit}s", f"{sizes} {unit}s in each of the {_num(rng, n)} hidden layers",
+                       f"hidden layers with {sizes} {unit}s", f"hidden layers of size {sizes}",
+                       f"{_num(rng, n)} hidden layers ({', '.join(map(str, hidden))})",
+                       f"hidden sizes {', '.join(map(str, hidden))}"])
+
+
+def _inputs_phrase(n: int, rng: random.Random) -> str:
+    return rng.choice([f"{_num(rng, n)} input {_plural(n, rng.choice(UNIT_WORDS))}", f"{_num(rng, n)} {_plural(n, 'input')}",
+                       f"an input layer of {_num(rng, n)}", f"input size {n}", f"{_num(rng, n)} input {_plural(n, 'feature')}"])
+
+
+def _outputs_phrase(n: int, rng: random.Random) -> str:
+    return rng.choice([f"{_num(rng, n)} output {_plural(n, rng.choice(UNIT_WORDS))}", f"{_num(rng, n)} {_plural(n, 'output')}",
+                       f"an output layer of {_num(rng, n)}", f"{_num(rng, n)} output {_plural(n, 'class')}",
+                       f"output size {n}"])
+
+
+def _bullets(layers: list[int], rng: random.Random) -> str:
+    mark = rng.choice(["- ", "* ", "• ", "#"])
+    unit = rng.choice(["", "", " nodes", " neurons", " units"])
+    lines = [("input layer" if rng.random() < 0.6 else "input", layers[0])]
+    lines += [(f"hidden layer {i + 1}" if rng.random() < 0.7 else "hidden", h) for i, h in enumerate(layers[1:-1])]
+    lines.append(("output layer" if rng.random() < 0.6 else "output", layers[-1]))
+    body = "".join(f"\n{f'{i + 1}. ' if mark == '#' else mark}{name}: {size}{unit}" for i, (name, size) in enumerate(lines))
+    return rng.choice(["Neural network:", "MLP", "Network layers:", "Draw this network:", "dense net"]) + body
+
+
+ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth"]
+
+
+def _sentences(layers: list[int], rng: random.Random) -> str:
+    unit = rng.choice(UNIT_WORDS)
+    parts = [f"{_network(rng)}.", f"The input layer has {_units(layers[0], rng, unit)}."]
+    for i, h in enumerate(layers[1:-1]):
+        name = f"the {ORDINALS[i]} hidden layer" if len(layers) > 3 else "the hidden layer"
+        parts.append(f"{name[0].upper() + name[1:]} has {_units(h, rng, unit)}.")
+    parts.append(f"The output layer has {_units(layers[-1], rng, unit)}.")
+    return " ".join(parts)
 
 
 DENSE_TEMPLATES = {
     "seed": lambda l, r: (f"A deep learning model with {_num(r, l[0])} input {_plural(l[0], 'node')}, "
                           f"{_hidden_phrase(l[1:-1], r)}, and {_num(r, l[-1])} output {_plural(l[-1], 'node')}."),
-    "network": lambda l, r: (f"{r.choice(['A', 'a', 'Draw a', 'Please draw a'])} neural network with "
-                             f"{_num(r, l[0])} {_plural(l[0], 'input')}, {_hidden_phrase(l[1:-1], r)} "
-                             f"and {_num(r, l[-1])} {_plural(l[-1], 'output')}"),
-    "arrows": lambda l, r: (f"{r.choice(['MLP', 'mlp', 'Dense network', 'fully connected net'])}: "
-                            + r.choice([" -> ", "->", " → "]).join(str(n) for n in l)),
-    "bullets": lambda l, r: ("Neural network:\n- input layer: " + str(l[0]) + "\n"
-                             + "".join(f"- hidden layer {i + 1}: {h}\n" for i, h in enumerate(l[1:-1]))
-                             + f"- output layer: {l[-1]}"),
-    "layers_list": lambda l, r: (f"Draw a fully connected network, layer sizes {', '.join(map(str, l))}"),
+    "roles": lambda l, r: (f"{_network(r)} with {_inputs_phrase(l[0], r)}, {_hidden_phrase(l[1:-1], r)}"
+                           f"{r.choice([', and ', ' and ', ', '])}{_outputs_phrase(l[-1], r)}"),
+    "arrows": lambda l, r: (f"{r.choice(['MLP', 'mlp', 'Dense network', 'fully connected net', 'Draw an MLP', 'network'])}"
+                            f"{r.choice([': ', ' ', ' with layers '])}"
+                            + r.choice([" -> ", "->", " → ", "-", " - "]).join(str(n) for n in l)),
+    "sizes": lambda l, r: r.choice([f"{_network(r)}, layer sizes {', '.join(map(str, l))}",
+                                    f"{_network(r)} with layers [{', '.join(map(str, l))}]",
+                                    f"{_network(r)} with layer sizes ({', '.join(map(str, l))})",
+                                    f"{_network(r)}. layers: {', '.join(map(str, l))}"]),
+    "bullets": lambda l, r: _bullets(l, r),
+    "sentences": lambda l, r: _sentences(l, r),
     # Held out for the test split: phrasings never seen in training.
     "imperative_each": lambda l, r: (f"draw an mlp: {_num(r, l[0])} {_plural(l[0], 'input')}, then "
                                      + ", then ".join(f"{h} neurons" for h in l[1:-1])
@@ -155,9 +226,12 @@ def cnn_layers(spec: dict) -> list[Layer]:
 def _conv_phrase(groups: list[dict], rng: random.Random) -> str:
     parts = []
     for g in groups:
-        text = f"a {g['kernel']}x{g['kernel']} conv layer with {g['filters']} filters"
+        k, f = g["kernel"], g["filters"]
+        text = rng.choice([f"a {k}x{k} conv layer with {f} filters", f"a {k}x{k} conv layer with {f} filters",
+                           f"a conv layer of {f} {k}x{k} filters", f"{f} {k}x{k} convolutions",
+                           f"conv {k}x{k} with {f} channels"])
         if g["pool"]:
-            text += rng.choice([" followed by 2x2 max pooling", " and a max pool"])
+            text += rng.choice([" followed by 2x2 max pooling", " and a max pool", " + maxpool", ", max pooling"])
         parts.append(text)
     return _join(parts, rng)
 
@@ -165,7 +239,8 @@ def _conv_phrase(groups: list[dict], rng: random.Random) -> str:
 def _fc_phrase(fcs: list[int], rng: random.Random) -> str:
     if not fcs:
         return ""
-    return " " + _join([f"a fully connected layer of {u} units" for u in fcs], rng) + ","
+    return " " + _join([rng.choice([f"a fully connected layer of {u} units", f"a dense layer with {u} units",
+                                    f"fc {u}"]) for u in fcs], rng) + ","
 
 
 CNN_TEMPLATES = {
@@ -257,14 +332,17 @@ def _typed(step: Step) -> str:
     return f"{step.label} ({step.kind})"
 
 
+FLOW_VERBS = ("feeds", "feeds", "feeds into", "flows into", "is passed to", "leads to")
 FLOW_TEMPLATES = {
     "arrows": lambda steps, r: ("ML pipeline: " + "; ".join(f"{_typed(s)} -> {_typed(steps[t])}"
                                                            for s in steps for t in s.targets)),
     "bullets": lambda steps, r: ("Flowchart of an ML process\n" + "\n".join(
         f"- {_typed(s)}" + (" -> " + ", ".join(steps[t].label for t in s.targets) if s.targets else "")
         for s in steps)),
-    "sentence": lambda steps, r: (r.choice(["An ML process where ", "Draw an ML pipeline where ", "A process: "])
-                                  + "; ".join(f"{_typed(s)} feeds " + _join([steps[t].label for t in s.targets], r)
+    "sentence": lambda steps, r: (r.choice(["An ML process where ", "Draw an ML pipeline where ", "A process: ",
+                                            "draw ML pipeline: ", "Please draw a training pipeline where "])
+                                  + "; ".join(f"{_typed(s)} {r.choice(FLOW_VERBS)} "
+                                              + _join([steps[t].label for t in s.targets], r)
                                               for s in steps if s.targets) + "."),
     # Held out for the test split.
     "goes_to": lambda steps, r: ("machine learning workflow. " + " ".join(
