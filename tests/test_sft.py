@@ -79,11 +79,18 @@ def test_kept_checkpoints_map_to_training_minutes_and_a_learning_curve(toy_data,
     minutes = minutes_by_step(out)
     assert set(minutes) >= {8, 16} and 0 <= minutes[8] <= minutes[16]
 
-    curve = learning_curve(out, toy_data / "val.jsonl", limit=3)
+    curve = learning_curve([out], toy_data / "val.jsonl", limit=3)
     assert [p["step"] for p in curve["points"]] == [8, 16]
     assert [p["minutes"] for p in curve["points"]] == [minutes[8], minutes[16]]
     for point in curve["points"]:
         assert point["results"]["all"]["n"] == 3 and 0 <= point["results"]["all"]["structure"] <= 1
+
+    # A second stage continued from the first: its steps and minutes follow on.
+    stage = tmp_path / "stage2"
+    train(toy_settings(toy_data, stage, max_steps=8, keep_checkpoints=0, init=str(final)))
+    both = learning_curve([out, stage], toy_data / "val.jsonl", limit=2)
+    assert [p["step"] for p in both["points"]] == [8, 16, 24]
+    assert both["points"][2]["minutes"] >= both["points"][1]["minutes"]
 
     card = write_card(final, tmp_path / "card", None, curve=curve).read_text()
     assert (tmp_path / "card" / "learning_curve.png").exists()

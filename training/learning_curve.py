@@ -1,6 +1,6 @@
 """Structure accuracy against training minutes: evaluate every checkpoint of a run on one split.
 
-    python -m training.learning_curve runs/tiny-v4 --split data/synthetic-v4/test.jsonl --out runs/tiny-v4/curve.json
+    python -m training.learning_curve runs/tiny-v4 [runs/tiny-v4-anneal] --split data/synthetic-v4/test.jsonl --out runs/tiny-v4/curve.json
 
 Needs a run trained with `--keep-checkpoints 0` (all checkpoints kept) and the `timeline.jsonl` that
 training/sft.py writes at every save (training minutes per step). The JSON feeds the model card's
@@ -32,30 +32,41 @@ def minutes_by_step(run: Path) -> dict[int, float]:
     return {row["step"]: row["minutes"] for row in rows}
 
 
-def learning_curve(run: Path, split: Path, limit: int = 150, temperature: float = 0.8, seed: int = 0) -> dict:
-    """One point per checkpoint: step, training minutes, and the evaluation figures (overall and per family)."""
+def learning_curve(runs: list[Path], split: Path, limit: int = 150, temperature: float = 0.8, seed: int = 0) -> dict:
+    """One point per checkpoint: step, training minutes, and the evaluation figures (overall and per family).
+
+    Several runs are stages of one model (each started with `--init` from the one before): their
+    steps and minutes continue from the previous stage's last checkpoint."""
     examples = read_jsonl(split)[:limit or None]
-    minutes = minutes_by_step(run)
-    points = []
-    for step, folder in checkpoints(run):
-        generator = LocalGenerator(GeneratorSettings(model=str(folder),
-                                                     sampling=SamplingSettings(temperature=temperature)))
-        results = evaluate_model(generator, examples, seed)
-        points.append({"step": step, "minutes": minutes.get(step), "results": results})
-        print(f"step {step:>6}  {minutes.get(step, float('nan')):6.1f} min  "
-              f"structure {100 * results['all']['structure']:5.1f} %", flush=True)
-    return {"run": str(run), "split": str(split), "examples": len(examples), "points": points}
+    points, step_offset, minute_offset = [], 0, 0.0
+    for run in runs:
+        minutes = minutes_by_step(run)
+        for step, folder in checkpoints(run):
+            generator = LocalGenerator(GeneratorSettings(model=str(folder),
+                                                         sampling=SamplingSettings(temperature=temperature)))
+            results = evaluate_model(generator, examples, seed)
+            spent = minutes.get(step)
+            point = {"run": str(run), "step": step + step_offset,
+                     "minutes": None if spent is None else round(spent + minute_offset, 2), "results": results}
+            points.append(point)
+            print(f"{run}: step {point['step']:>6}  {point['minutes'] or float('nan'):6.1f} min  "
+                  f"structure {100 * results['all']['structure']:5.1f} %", flush=True)
+        if points:
+            step_offset = points[-1]["step"]
+            minute_offset = points[-1]["minutes"] or minute_offset
+    return {"runs": [str(run) for run in runs], "split": str(split), "examples": len(examples), "points": points}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="training output folder with checkpoint-* and timeline.jsonl")
+    parser.add_argument("runs", nargs="+", help="training output folders with checkpoint-* and timeline.jsonl, "
+                        "in training order (later ones continued from earlier ones with --init)")
     parser.add_argument("--split", required=True)
     parser.add_argument("--limit", type=int, default=150)
     parser.add_argument("--temperature", type=float, default=SamplingSettings.temperature)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    curve = learning_curve(Path(args.run), Path(args.split), args.limit, args.temperature)
+    curve = learning_curve([Path(r) for r in args.runs], Path(args.split), args.limit, args.temperature)
     Path(args.out).write_text(json.dumps(curve, indent=1))
 
 
