@@ -12,24 +12,12 @@ from __future__ import annotations
 from collections import Counter
 
 from ml.diagram import Diagram
-
-COLUMN_TOLERANCE_PX = 15
-
-
-def _columns(diagram: Diagram) -> dict[int, int]:
-    """Node id -> column index, grouping nodes whose x centres lie within the tolerance."""
-    column, index, last = {}, -1, None
-    for node in sorted(diagram.nodes, key=lambda n: n.x):
-        if last is None or node.x - last > COLUMN_TOLERANCE_PX:
-            index += 1
-        column[node.id] = index
-        last = node.x
-    return column
+from ml.geometry import layers_by
 
 
 def signature(diagram: Diagram) -> tuple:
     """A hashable summary of what the diagram connects (independent of ids, sizes and colours)."""
-    column = _columns(diagram)
+    column = {nid: index for index, layer in enumerate(layers_by(diagram, "x")) for nid in layer}
     key = {n.id: (" ".join((n.label or "").lower().split()), n.shape, column[n.id]) for n in diagram.nodes}
     nodes = tuple(sorted(Counter(key.values()).items()))
     edges = tuple(sorted(Counter((key[n.id], key[t]) for n in diagram.nodes for t in n.targets).items()))

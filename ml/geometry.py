@@ -8,9 +8,23 @@ from __future__ import annotations
 
 import math
 
-from ml.diagram import Node
+from ml.diagram import Diagram, Node
 
 Point = tuple[float, float]
+LAYER_TOLERANCE_PX = 15   # centres closer than this along an axis are one layer (column or row)
+
+
+def layers_by(diagram: Diagram, axis: str) -> list[list[int]]:
+    """Node ids grouped into layers by their x (columns) or y (rows) centre, in drawing order."""
+    layers: list[list[int]] = []
+    last = None
+    for node in sorted(diagram.nodes, key=lambda n: getattr(n, axis)):
+        position = getattr(node, axis)
+        if last is None or position - last > LAYER_TOLERANCE_PX:
+            layers.append([])
+        layers[-1].append(node.id)
+        last = position
+    return layers
 
 
 def corner_radius(width: float, height: float) -> float:

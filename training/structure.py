@@ -8,32 +8,17 @@
 from __future__ import annotations
 
 from ml.diagram import Diagram
-
-LAYER_TOLERANCE_PX = 15
+from ml.geometry import layers_by
 
 
 def _norm(label: str | None) -> str:
     return " ".join((label or "").lower().split())
 
 
-def _layers_by(diagram: Diagram, axis: str) -> list[list[int]]:
-    """Node ids grouped into layers by their x (or y) centre, in drawing order."""
-    ordered = sorted(diagram.nodes, key=lambda n: getattr(n, axis))
-    layers: list[list[int]] = []
-    last = None
-    for node in ordered:
-        position = getattr(node, axis)
-        if last is None or position - last > LAYER_TOLERANCE_PX:
-            layers.append([])
-        layers[-1].append(node.id)
-        last = position
-    return layers
-
-
 def dense_ok(diagram: Diagram, layers: list[int]) -> bool:
     index = diagram.by_id()
     for axis in ("x", "y"):
-        groups = _layers_by(diagram, axis)
+        groups = layers_by(diagram, axis)
         if [len(g) for g in groups] != list(layers):
             continue
         wired = True
