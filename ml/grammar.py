@@ -5,6 +5,9 @@ tokens against the canonical node-list grammar (a regular language, checked with
 partial matching on the text since the last complete node) and masks the rest. Once the list
 is closed it allows only EOS, so generation stops at the end of the list, not at the token limit.
 Checking only the top K keeps the cost to a few hundred regex calls per step.
+
+The list may be preceded by one comment line, the plan ("# layers: ..." / "# nodes: ..."), which
+the embedded model writes first so that it copies sizes and names instead of counting.
 """
 
 from __future__ import annotations
@@ -26,6 +29,16 @@ NODE = (rf"\[{_INT}, {_INT}, {_INT}, {_SHAPE}, {_INT}, {_INT}, {_STYLE}, {_COLOU
 TAIL = regex.compile(rf"(?:{NODE},\n)*(?:{NODE}(?:\n\])?)?")
 HEAD = "[\n"
 LIST_END = "]\n]"
+PLAN = "#"
+MAX_PLAN_CHARS = 600
+
+
+def _body(text: str) -> int | None:
+    """Where the node list begins: 0, or after the plan line; None while the plan line is unfinished."""
+    if not text.startswith(PLAN):
+        return 0
+    end = text.find("\n")
+    return None if end < 0 else end + 1
 
 
 def _tail_start(text: str) -> int:
@@ -33,30 +46,33 @@ def _tail_start(text: str) -> int:
 
     "],\n" only ever ends a node (labels hold no newline), so what precedes it is whole nodes.
     """
-    cut = text.rfind("],\n", len(HEAD))
-    return cut + 3 if cut >= 0 else len(HEAD)
+    head_end = (_body(text) or 0) + len(HEAD)
+    cut = text.rfind("],\n", head_end)
+    return cut + 3 if cut >= 0 else head_end
 
 
 def _matches(text: str, start: int, partial: bool) -> bool:
-    if len(text) <= len(HEAD) or not text.startswith(HEAD):
-        return partial and HEAD.startswith(text)
-    return TAIL.fullmatch(text, pos=start, partial=partial) is not None
+    body = _body(text)
+    if body is None or body > MAX_PLAN_CHARS:
+        return body is None and partial and len(text) <= MAX_PLAN_CHARS
+    if len(text) - body <= len(HEAD) or not text.startswith(HEAD, body):
+        return partial and HEAD.startswith(text[body:])
+    return TAIL.fullmatch(text, pos=max(start, body + len(HEAD)), partial=partial) is not None
 
 
 def extends(text: str, addition: str) -> bool:
     """Whether valid-prefix `text` + `addition` can still become a complete node list."""
-    start = _tail_start(text) if text.startswith(HEAD) else len(HEAD)
-    return _matches(text + addition, start, partial=True)
+    return _matches(text + addition, _tail_start(text), partial=True)
 
 
 def is_valid_prefix(text: str) -> bool:
     """Whether `text` can still be extended to a complete canonical node list."""
-    return _matches(text, len(HEAD), partial=True)
+    return _matches(text, 0, partial=True)
 
 
 def is_complete(text: str) -> bool:
     """Whether `text` is one whole canonical node list."""
-    return text.endswith(LIST_END) and _matches(text, len(HEAD), partial=False)
+    return text.endswith(LIST_END) and _matches(text, 0, partial=False)
 
 
 def _closes(checked: str) -> bool:

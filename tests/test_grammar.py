@@ -116,6 +116,25 @@ def test_empty_list_is_not_a_diagram():
     assert not is_complete("[\n]")
 
 
+def test_one_plan_line_may_precede_the_list():
+    planned = "# nodes: [1][2]\n" + TEXT
+    assert all(is_valid_prefix(planned[:i]) for i in range(len(planned) + 1))
+    assert is_complete(planned)
+    assert parse(planned).diagram == parse(TEXT).diagram
+
+
+def test_only_one_plan_line_and_only_at_the_start():
+    assert not is_valid_prefix("# plan\n# again\n")
+    assert not is_valid_prefix("[\n# plan\n")
+    assert not is_valid_prefix("# plan\n\n[")
+
+
+def test_a_runaway_plan_line_is_cut_off():
+    assert is_valid_prefix("# " + "x" * 100)
+    assert not is_valid_prefix("# " + "x" * 5000)
+    assert not is_complete("# " + "x" * 5000 + "\n" + TEXT)
+
+
 # ---------------------------------------------------------------- completion
 
 def test_is_complete_only_on_the_whole_list(examples):

@@ -91,6 +91,10 @@ def test_kept_checkpoints_map_to_training_minutes_and_a_learning_curve(toy_data,
     both = learning_curve([out, stage], toy_data / "val.jsonl", limit=2)
     assert [p["step"] for p in both["points"]] == [8, 16, 24]
     assert both["points"][2]["minutes"] >= both["points"][1]["minutes"]
+    # Continuing the first stage's measured curve gives the same steps without re-measuring it.
+    after = learning_curve([stage], toy_data / "val.jsonl", limit=2, earlier=curve)
+    assert [p["step"] for p in after["points"]] == [8, 16, 24]
+    assert after["points"][:2] == curve["points"] and after["runs"] == [str(out), str(stage)]
 
     card = write_card(final, tmp_path / "card", None, curve=curve).read_text()
     assert (tmp_path / "card" / "learning_curve.png").exists()

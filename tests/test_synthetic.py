@@ -9,8 +9,8 @@ import pytest
 from ml.parser import parse
 from training.structure import structure_ok
 from training.synthetic import (CNN_TEMPLATES, DENSE_TEMPLATES, FAMILIES, FLOW_TEMPLATES, MAX_DENSE_NODES,
-                                TEST_TEMPLATES, Example, cnn_layers, generate, held_out_structure, main,
-                                read_jsonl, structure_key, write_jsonl)
+                                TEST_TEMPLATES, Example, cnn_layers, generate, held_out_phrasing,
+                                held_out_structure, main, plan_line, read_jsonl, structure_key, write_jsonl)
 
 SPLITS = ("train", "val", "test")
 PER_SPLIT = 300
@@ -82,7 +82,7 @@ def test_references_stay_inside_canvas(splits, split):
 # ---------------------------------------------------------------- the test split is unseen
 
 def _unseen(example: Example) -> bool:
-    return example.template in TEST_TEMPLATES or held_out_structure(example)
+    return example.template in TEST_TEMPLATES or held_out_structure(example) or held_out_phrasing(example.request)
 
 
 def test_test_split_requests_never_appear_in_train(splits, big_train):
@@ -110,6 +110,46 @@ def test_no_train_or_val_example_is_unseen(splits, big_train, split):
     examples = big_train if split == "train" else splits[split]
     assert not any(e.template in TEST_TEMPLATES for e in examples)
     assert not any(held_out_structure(e) for e in examples)
+
+
+def test_no_train_example_uses_a_held_out_phrase(big_train):
+    # The free-combination templates could stumble on a test template's wording; those are dropped.
+    assert not any(held_out_phrasing(e.request) for e in big_train)
+    held_out = [e for e in generate(200, "test", seed=0) if e.template in TEST_TEMPLATES]
+    assert held_out and all(held_out_phrasing(e.request) for e in held_out)
+
+
+def test_free_combination_templates_are_used_in_every_family(big_train):
+    families = {e.family for e in big_train if e.template == "composed"}
+    assert families == set(FAMILIES)
+
+
+# ---------------------------------------------------------------- the plan line
+
+def test_every_answer_starts_with_its_plan(splits):
+    for e in splits["train"] + splits["test"]:
+        first, rest = e.answer.split("\n", 1)
+        assert first == plan_line(e.family, e.spec)
+        assert rest.startswith("[\n")
+
+
+def test_dense_plan_lists_each_layers_node_numbers():
+    assert plan_line("dense", {"layers": [2, 3, 1]}) == "# layers: [101, 102], [201, 202, 203], [301]"
+
+
+def test_labelled_plans_name_every_node_in_drawing_order(splits):
+    for e in splits["train"]:
+        if e.family == "dense":
+            continue
+        diagram = parse(e.answer).diagram
+        plan = e.answer.split("\n", 1)[0]
+        items = re.findall(r'\[(\d+), "([^"]*)"', plan)
+        assert [(int(i), label) for i, label in items] == [(n.id, n.label) for n in diagram.nodes]
+
+
+def test_flowchart_plan_gives_each_steps_type():
+    spec = {"nodes": [["Raw CSV", "data"], ["Train", "process"]], "edges": [["Raw CSV", "Train"]]}
+    assert plan_line("flowchart", spec) == '# nodes: [1, "Raw CSV", "data"][2, "Train", "process"]'
 
 
 def test_test_templates_exist_in_each_family():
@@ -190,7 +230,7 @@ def test_cnn_requests_name_input_and_outputs(splits):
         if example.family == "cnn":
             h, w, c = example.spec["input"]
             text = example.request.lower()
-            assert f"{h}x{w}x{c}" in text, example.request
+            assert f"{h}x{w}x{c}" in text or f"({h}, {w}, {c})" in text, example.request
             assert str(example.spec["outputs"]) in text, example.request
             labels = [layer.label for layer in cnn_layers(example.spec)]
             assert labels == example.spec["labels"]

@@ -151,8 +151,10 @@ def test_no_token_spans_two_fields(tokenizer, held_out):
         for piece in pieces:
             offset += len(piece)
             boundaries.add(offset)
-        starts = _field_starts(answer)
-        assert len(starts) >= 11 * answer.count("\n[")
+        # The plan line comes first; the node list starts on a token boundary after it.
+        plan_end = answer.index("\n") + 1
+        starts = {plan_end + start for start in _field_starts(answer[plan_end:])}
+        assert len(starts) >= 11 * answer[plan_end:].count("\n[")
         missing = sorted(starts - boundaries)
         assert not missing, [answer[m - 5:m + 5] for m in missing[:5]]
 
@@ -164,10 +166,9 @@ def test_no_token_crosses_the_prompt_answer_boundary(tokenizer, held_out):
         prompt = prompt_ids(tokenizer, example.request)
         answer = answer_ids(tokenizer, example.answer)
         assert prompt[-1] == assistant_id
-        # The answer's first token starts the list; nothing of the prompt leaks into it.
-        assert texts[answer[0]].startswith("[")
+        # The answer's first token starts the plan line; nothing of the prompt leaks into it.
         assert "".join(texts[i] for i in answer[:-1]) == example.answer
-        assert texts[answer[0]] in ("[\n", "[")
+        assert texts[answer[0]] == "#"
 
 
 def test_chat_template_renders_roles(tokenizer):

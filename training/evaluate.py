@@ -1,7 +1,10 @@
 """Evaluate generator checkpoints on a split: parse rate, exact structure, readability, length, speed.
 
-    python -m training.evaluate runs/tiny-v1/final models/tiny-sft --split data/synthetic/test.jsonl
+    python -m training.evaluate runs/tiny-v1/final models/tiny-sft
     python -m training.evaluate models/tiny-sft --candidates 8   # what the product posts first
+
+The default split is the frozen held-out set every shipped model is compared on
+(training/heldout/test-v4.jsonl: phrasings and structures never seen in training).
 
 Prints one table with the checkpoints side by side and writes the figures as JSON (--out).
 """
@@ -27,6 +30,7 @@ from training.structure import structure_ok
 from training.synthetic import Example, read_jsonl
 
 log = logging.getLogger(__name__)
+HELDOUT_SPLIT = Path(__file__).parent / "heldout" / "test-v4.jsonl"
 ROWS = [("parse", "parse rate"), ("structure", "exact structure"), ("readability", "readability (0-5)"),
         ("token_ratio", "tokens / reference"), ("seconds", "s / request")]
 
@@ -100,7 +104,7 @@ def table(results: dict[str, dict]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="checkpoint folders (or hub ids)")
-    parser.add_argument("--split", default="data/synthetic/test.jsonl")
+    parser.add_argument("--split", default=str(HELDOUT_SPLIT))
     parser.add_argument("--limit", type=int, default=150, help="examples to evaluate (0 = all)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     parser.add_argument("--no-grammar", action="store_true")

@@ -47,6 +47,15 @@ def _columns(count: int) -> list[float]:
     return [MARGIN_X + i * step for i in range(count)]
 
 
+def dense_ids(layers: list[int]) -> list[list[int]]:
+    """Node No. of each neuron, per layer: 100 * layer + position (101, 102, ... then 201, ...).
+
+    A layer's target list then depends only on the next layer's index and size, never on a
+    running total of earlier layers, which is what a small generator kept getting wrong.
+    """
+    return [[ID_STRIDE * (li + 1) + i + 1 for i in range(count)] for li, count in enumerate(layers)]
+
+
 def dense_network(layers: list[int], palette: Palette = Palette(), style: str = "solid arrow") -> Diagram:
     """One circle per neuron, each neuron wired to every neuron of the next layer."""
     xs = _columns(len(layers))
@@ -54,10 +63,7 @@ def dense_network(layers: list[int], palette: Palette = Palette(), style: str = 
     step_y = min(90.0, (CANVAS_HEIGHT - 2 * MARGIN_Y) / max(tallest - 1, 1))
     step_x = xs[1] - xs[0] if len(xs) > 1 else CANVAS_WIDTH
     size = int(max(10, min(60, step_y * 0.6, step_x * 0.3)))
-    # Node No. = 100 * layer + position (101, 102, ... then 201, ...): a layer's target list then
-    # depends only on the next layer's index and size, never on a running total of earlier layers,
-    # which is what a small generator kept getting wrong.
-    ids = [[ID_STRIDE * (li + 1) + i + 1 for i in range(count)] for li, count in enumerate(layers)]
+    ids = dense_ids(layers)
     nodes = []
     for li, (count, x) in enumerate(zip(layers, xs)):
         fill = palette.input if li == 0 else palette.output if li == len(layers) - 1 else palette.hidden

@@ -1,6 +1,7 @@
 """Structure accuracy against training minutes: evaluate every checkpoint of a run on one split.
 
-    python -m training.learning_curve runs/tiny-v4 [runs/tiny-v4-anneal] --split data/synthetic-v4/test.jsonl --out runs/tiny-v4/curve.json
+    python -m training.learning_curve runs/tiny-v4 [runs/tiny-v4b] --out runs/tiny-v4/curve.json
+    python -m training.learning_curve runs/tiny-v6 --after runs/tiny-v4/curve.json --out runs/tiny-v6/curve.json
 
 Needs a run trained with `--keep-checkpoints 0` (all checkpoints kept) and the `timeline.jsonl` that
 training/sft.py writes at every save (training minutes per step). The JSON feeds the model card's
@@ -14,7 +15,7 @@ import json
 from pathlib import Path
 
 from ml.generator import GeneratorSettings, LocalGenerator, SamplingSettings
-from training.evaluate import evaluate_model
+from training.evaluate import HELDOUT_SPLIT, evaluate_model
 from training.synthetic import read_jsonl
 
 
@@ -32,13 +33,17 @@ def minutes_by_step(run: Path) -> dict[int, float]:
     return {row["step"]: row["minutes"] for row in rows}
 
 
-def learning_curve(runs: list[Path], split: Path, limit: int = 150, temperature: float = 0.8, seed: int = 0) -> dict:
+def learning_curve(runs: list[Path], split: Path, limit: int = 150, temperature: float = 0.8, seed: int = 0,
+                   earlier: dict | None = None) -> dict:
     """One point per checkpoint: step, training minutes, and the evaluation figures (overall and per family).
 
     Several runs are stages of one model (each started with `--init` from the one before): their
-    steps and minutes continue from the previous stage's last checkpoint."""
+    steps and minutes continue from the previous stage's last checkpoint. `earlier` is the curve
+    of the stages before `runs`, already measured on the same requests; its points are kept."""
     examples = read_jsonl(split)[:limit or None]
-    points, step_offset, minute_offset = [], 0, 0.0
+    points = list(earlier["points"]) if earlier else []
+    step_offset = points[-1]["step"] if points else 0
+    minute_offset = (points[-1]["minutes"] or 0.0) if points else 0.0
     for run in runs:
         minutes = minutes_by_step(run)
         for step, folder in checkpoints(run):
@@ -54,19 +59,24 @@ def learning_curve(runs: list[Path], split: Path, limit: int = 150, temperature:
         if points:
             step_offset = points[-1]["step"]
             minute_offset = points[-1]["minutes"] or minute_offset
-    return {"runs": [str(run) for run in runs], "split": str(split), "examples": len(examples), "points": points}
+    names = (earlier["runs"] if earlier else []) + [str(run) for run in runs]
+    return {"runs": names, "split": str(split), "examples": len(examples), "points": points}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="training output folders with checkpoint-* and timeline.jsonl, "
                         "in training order (later ones continued from earlier ones with --init)")
-    parser.add_argument("--split", required=True)
+    parser.add_argument("--split", default=str(HELDOUT_SPLIT))
     parser.add_argument("--limit", type=int, default=150)
     parser.add_argument("--temperature", type=float, default=SamplingSettings.temperature)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--after", default=None,
+                        help="curve JSON of the earlier stages (same requests): continue it instead of re-measuring")
     args = parser.parse_args(argv)
-    curve = learning_curve([Path(r) for r in args.runs], Path(args.split), args.limit, args.temperature)
+    earlier = json.loads(Path(args.after).read_text()) if args.after else None
+    curve = learning_curve([Path(r) for r in args.runs], Path(args.split), args.limit, args.temperature,
+                           earlier=earlier)
     Path(args.out).write_text(json.dumps(curve, indent=1))
 
 

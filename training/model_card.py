@@ -95,6 +95,14 @@ def eval_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def _shown(path: str) -> str:
+    """A split's path as the card shows it: relative to the repository when it lies inside."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(__file__).resolve().parent.parent))
+    except ValueError:
+        return path
+
+
 def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = "", curve: dict | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED_FILES:
@@ -105,7 +113,8 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
     loss_curve(record["log_history"], out / "loss_curve.png")
     from safetensors.torch import load_file
     parameters = sum(t.numel() for t in load_file(str(out / "model.safetensors")).values())
-    tiny = settings.get("tiny", {})
+    # The shape as saved (a run continued with --init keeps its parent's shape, not the flags' defaults).
+    tiny = json.loads((source / "config.json").read_text())
     lines = [
         f"# {out.name}: the embedded diagram generator",
         "",
@@ -124,7 +133,7 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
         f"- optimiser: AdamW, lr {settings.get('lr') or 2e-3}, cosine schedule, batch {settings['batch_size']}, "
         f"{record['steps']} steps (max {settings['max_steps']}, time budget {settings['max_minutes']} min)",
         f"- wall time: {record['wall_minutes']} min on a 2-core CPU"
-        + (f", continuing from `{settings['init']}` (trained the same way before)" if settings.get("init") else ""),
+        + (f", continuing from `{settings['init']}` (the notes give the earlier stages)" if settings.get("init") else ""),
         "- re-create: see the README section \"The models\"",
         "",
         "![training loss](loss_curve.png)",
@@ -132,7 +141,7 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
     ]
     if evaluation:
         lines += ["## Evaluation", "",
-                  f"`python -m training.evaluate` on `{evaluation['split']}` ({evaluation['examples']} requests whose",
+                  f"`python -m training.evaluate` on `{_shown(evaluation['split'])}` ({evaluation['examples']} requests whose",
                   "phrasings or structures never appear in training), one sampled candidate per request",
                   "(temperature 0.8, grammar-constrained decoding):", ""]
         for model, results in evaluation["results"].items():
@@ -140,7 +149,7 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
     if curve:
         structure_curve(curve, out / "learning_curve.png")
         lines += ["## Learning curve", "",
-                  f"Every checkpoint of the run evaluated on `{curve['split']}` ({curve['examples']} requests, one",
+                  f"Every checkpoint of the run evaluated on `{_shown(curve['split'])}` ({curve['examples']} requests, one",
                   "candidate each, same settings as above) against the training minutes spent to reach it",
                   "(`python -m training.learning_curve`):", "",
                   "![exact structure against training minutes](learning_curve.png)", "", curve_table(curve), ""]

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from training.sft import LoraSettings
+from training.sft import LoraSettings, time_budget
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
@@ -299,23 +299,6 @@ def _held_out(pairs: list[Pair], fraction: float) -> tuple[list[Pair], list[Pair
     return [p for p in pairs if not side(p)], [p for p in pairs if side(p)]
 
 
-def _stop_after(minutes: float):
-    from transformers import TrainerCallback
-
-    class StopAfter(TrainerCallback):
-        """Ends training once the wall-time budget is spent (the caller saves the model)."""
-
-        def __init__(self):
-            self.start = time.monotonic()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if minutes and time.monotonic() - self.start > minutes * 60:
-                control.should_training_stop = True
-            return control
-
-    return StopAfter()
-
-
 def peak_memory_mb(device: str) -> float:
     """Peak memory so far: CUDA allocations on a GPU, else the process's maximum resident set."""
     if device == "cuda":
@@ -376,7 +359,7 @@ def train(settings: ORPOSettings, progress: bool = True) -> tuple[Path, dict]:
         dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=not progress)
     trainer = make_trainer(model=model, args=config, train_dataset=dataset(train_pairs),
                            eval_dataset=dataset(eval_pairs or train_pairs), processing_class=tokenizer,
-                           peft_config=peft_config, callbacks=[_stop_after(settings.max_minutes)])
+                           peft_config=peft_config, callbacks=[time_budget(settings.max_minutes)])
     log.info("ORPO on %d pairs (%d held out, %d too long), max length %d, %s, %s", len(train_pairs),
              len(eval_pairs), len(pairs) - len(kept), max_length, "LoRA" if peft_config else "full fine-tune",
              optimizer)

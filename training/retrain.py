@@ -34,6 +34,7 @@ from ml.scoring.images import render_input
 from ml.scoring.ranking import ScoringSettings, resolve_path
 from storage import Database
 from training.fit import FitSettings
+from training.jobs import KINDS
 from training.orpo import JobSettings, orpo_job
 from training.scorer_data import ScorerDataset, build, split_by_group
 from training.train_ae import ae_metrics, train_ae
@@ -138,7 +139,7 @@ async def main_async(args) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kind", choices=["cnn", "ae", "all", "orpo"], default="all")
+    parser.add_argument("--kind", choices=KINDS, default="all")
     parser.add_argument("--db", default="data/diagrambot.sqlite3")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--bases", type=int, default=400, help="fresh synthetic diagrams per run")

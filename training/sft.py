@@ -122,25 +122,30 @@ def build_lora(settings: SFTSettings):
     return tokenizer, model, lora
 
 
-def _clock_callback(minutes: float, timeline: Path):
-    """Stops training (with a final save) once the wall-time budget is spent, and appends the
-    training minutes at every save to `timeline` (JSONL), so checkpoints map to a learning curve.
-    A resumed run adds its minutes to those already on the timeline."""
+def time_budget(minutes: float, timeline: Path | None = None):
+    """A trainer callback that stops training once `minutes` of wall time are spent (0 = no limit).
+
+    With a `timeline` (SFT), the stop comes with a final save and the training minutes at every
+    save are appended to it (JSONL), so checkpoints map to a learning curve; a resumed run adds its
+    minutes to those already there. Without one (ORPO), the caller saves the model itself.
+    """
     from transformers import TrainerCallback
 
     class Clock(TrainerCallback):
         def __init__(self):
             self.start = time.monotonic()
-            lines = timeline.read_text().splitlines() if timeline.exists() else []
+            lines = timeline.read_text().splitlines() if timeline and timeline.exists() else []
             self.offset = json.loads(lines[-1])["minutes"] if lines else 0.0
 
         def on_step_end(self, args, state, control, **kwargs):
             if minutes and time.monotonic() - self.start > minutes * 60:
                 control.should_training_stop = True
-                control.should_save = True
+                control.should_save = timeline is not None
             return control
 
         def on_save(self, args, state, control, **kwargs):
+            if timeline is None:
+                return control
             spent = self.offset + (time.monotonic() - self.start) / 60
             timeline.parent.mkdir(parents=True, exist_ok=True)
             with timeline.open("a") as f:
@@ -198,7 +203,7 @@ def train(settings: SFTSettings) -> Path:
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=train_set, eval_dataset=eval_set,
                          processing_class=tokenizer, peft_config=peft_config,
-                         callbacks=[_clock_callback(settings.max_minutes, out / "timeline.jsonl")])
+                         callbacks=[time_budget(settings.max_minutes, out / "timeline.jsonl")])
     checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     start = time.time()
     trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if settings.resume and checkpoints else None)

@@ -13,12 +13,13 @@ import argparse
 import hashlib
 import json
 import random
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ml.diagram import Diagram
 from ml.parser import serialize
-from training.layouts import (DATA_TYPES, NODE_TYPES, PALETTES, Layer, Step, dense_network, flowchart,
+from training.layouts import (DATA_TYPES, NODE_TYPES, PALETTES, Layer, Step, dense_ids, dense_network, flowchart,
                               layer_boxes)
 
 FAMILIES = ("dense", "cnn", "flowchart")
@@ -42,6 +43,27 @@ class Example:
     @classmethod
     def from_json(cls, line: str) -> "Example":
         return cls(**json.loads(line))
+
+
+def plan_line(family: str, spec: dict) -> str:
+    """The answer's first line: a Python comment naming every node by its No., in drawing order.
+
+    A small generator loses count when, while writing the k-th layer, it has to find the k-th size
+    or name somewhere in the request. Writing the list once, next to the request, turns each later
+    step into a lookup by node No. (dense layers are listed as the very target lists the nodes of
+    the previous layer use). Parsers skip it as a comment; the grammar allows it as the first line.
+    """
+    if family == "dense":
+        return "# layers: " + ", ".join(f"[{', '.join(map(str, ids))}]" for ids in dense_ids(spec["layers"]))
+    fields = [[label] for label in spec["labels"]] if family == "cnn" else spec["nodes"]
+    # Written like the node lines ('[2', ', "Conv 3x3, 64"'), so the tokens to copy are the same.
+    return "# nodes: " + "".join(f"[{i}" + "".join(f", {json.dumps(f)}" for f in item) + "]"
+                                 for i, item in enumerate(fields, 1))
+
+
+def answer_text(family: str, spec: dict, diagram: Diagram) -> str:
+    """What the generator is trained to write: the plan line, then the node list."""
+    return plan_line(family, spec) + "\n" + serialize(diagram)
 
 
 def _num(rng: random.Random, n: int) -> str:
@@ -156,6 +178,36 @@ def _sentences(layers: list[int], rng: random.Random) -> str:
     return " ".join(parts)
 
 
+LAYER_SEPARATORS = (", ", ", ", "; ", ", followed by ", " followed by ", ", next ", " -> ", " / ", "\n", ", after that ",
+                    " and ", ", and ")
+
+
+def _composed_dense(layers: list[int], rng: random.Random) -> str:
+    """Free combinations of per-layer phrases and separators, so no one sentence shape is learnt by rote."""
+    unit = rng.choice(UNIT_WORDS)
+
+    def units(n: int) -> str:
+        return f"{_num(rng, n)} {_plural(n, unit)}"
+
+    first, last = layers[0], layers[-1]
+    parts = [rng.choice([f"{units(first)} in the input layer", f"input layer of {_num(rng, first)}",
+                         f"input layer with {units(first)}", f"an input of size {first}",
+                         f"{_num(rng, first)} {_plural(first, 'input')}", f"input: {first}",
+                         f"{_num(rng, first)} input {_plural(first, 'feature')}", f"in={first}"])]
+    for i, h in enumerate(layers[1:-1]):
+        parts.append(rng.choice([f"{_num(rng, h)} hidden {_plural(h, unit)}", f"a hidden layer of {_num(rng, h)}",
+                                 f"hidden layer of {units(h)}", f"a layer of {units(h)}", units(h),
+                                 f"hidden: {h}", f"dense {h}", f"a {h}-{unit} hidden layer",
+                                 f"{ORDINALS[i]} hidden layer: {units(h)}", f"hidden layer {i + 1} with {units(h)}"]))
+    parts.append(rng.choice([f"{units(last)} in the output layer", f"output layer of {_num(rng, last)}",
+                             f"output layer with {units(last)}", f"{_num(rng, last)} {_plural(last, 'output')}",
+                             f"output: {last}", f"{_num(rng, last)} output {_plural(last, 'class')}",
+                             f"out={last}", f"an output of size {last}"]))
+    head = rng.choice([f"{_network(rng)}: ", f"{_network(rng)} with ", f"{_network(rng)}, ", f"{_network(rng)}\n",
+                       f"{_network(rng)} - "])
+    return head + rng.choice(LAYER_SEPARATORS).join(parts)
+
+
 DENSE_TEMPLATES = {
     "seed": lambda l, r: (f"A deep learning model with {_num(r, l[0])} input {_plural(l[0], 'node')}, "
                           f"{_hidden_phrase(l[1:-1], r)}, and {_num(r, l[-1])} output {_plural(l[-1], 'node')}."),
@@ -170,6 +222,7 @@ DENSE_TEMPLATES = {
                                     f"{_network(r)}. layers: {', '.join(map(str, l))}"]),
     "bullets": lambda l, r: _bullets(l, r),
     "sentences": lambda l, r: _sentences(l, r),
+    "composed": lambda l, r: _composed_dense(l, r),
     # Held out for the test split: phrasings never seen in training.
     "imperative_each": lambda l, r: (f"draw an mlp: {_num(r, l[0])} {_plural(l[0], 'input')}, then "
                                      + ", then ".join(f"{h} neurons" for h in l[1:-1])
@@ -186,7 +239,8 @@ def _dense(rng: random.Random, template: str) -> Example:
     palette = rng.choice(PALETTES)
     style = "solid arrow" if rng.random() < 0.85 else "solid line"
     diagram = dense_network(layers, palette, style)
-    return Example(request, "dense", {"layers": layers}, serialize(diagram), template)
+    spec = {"layers": layers}
+    return Example(request, "dense", spec, answer_text("dense", spec, diagram), template)
 
 
 # ---------------------------------------------------------------- CNNs
@@ -243,6 +297,39 @@ def _fc_phrase(fcs: list[int], rng: random.Random) -> str:
                                     f"fc {u}"]) for u in fcs], rng) + ","
 
 
+def _layer_variant(layer: Layer, rng: random.Random) -> str:
+    """One CNN layer written one of the ways people write it."""
+    words = layer.label.split()
+    if words[0] == "Input":
+        h, w, c = words[1].split("x")
+        return rng.choice([layer.label, layer.label.lower(), f"{words[1]} input", f"{words[1]} images",
+                           f"image {words[1]}", f"input ({h}, {w}, {c})"])
+    if words[0] == "Conv":
+        k, f = words[1].rstrip(","), words[2]
+        return rng.choice([layer.label, f"conv {k} {f}", f"{k} conv, {f} filters", f"conv{k}-{f}",
+                           f"{f} filters {k}", f"conv {k} with {f} filters", f"Conv2D {f} {k}"])
+    if words[0] == "MaxPool":
+        return rng.choice([layer.label, "max pool", "maxpool", "2x2 max pooling", "pool 2x2", "max-pool 2x2"])
+    if words[0] == "FC":
+        return rng.choice([layer.label, f"fc {words[1]}", f"dense {words[1]}", f"fully connected {words[1]}",
+                           f"linear {words[1]}", f"{words[1]}-unit dense layer"])
+    return rng.choice([layer.label, layer.label.lower(), f"{words[1]} classes", f"softmax {words[1]}",
+                       f"{words[1]} outputs", f"output layer ({words[1]})"])
+
+
+CNN_SEPARATORS = ("; ", " -> ", " → ", " > ", " | ", "\n- ", "\n", ", followed by ", " followed by ", ", ")
+
+
+def _composed_cnn(spec: dict, rng: random.Random) -> str:
+    head = rng.choice(["CNN", "ConvNet", "convolutional network", "Draw a CNN", "A CNN", "cnn model",
+                       "Please draw a convolutional neural network", "Image classifier", "conv net"])
+    parts = [_layer_variant(layer, rng) for layer in cnn_layers(spec)]
+    sep = rng.choice(CNN_SEPARATORS)
+    if sep == ", " and any("," in p for p in parts):
+        sep = "; "
+    return head + rng.choice([": ", " with layers: ", " - ", "\n", ", layers "]) + sep.join(parts)
+
+
 CNN_TEMPLATES = {
     "sentence": lambda s, r: (f"A CNN for {s['input'][0]}x{s['input'][1]}x{s['input'][2]} images with "
                               f"{_conv_phrase(s['groups'], r)},{_fc_phrase(s['fc'], r)} and "
@@ -253,6 +340,7 @@ CNN_TEMPLATES = {
     "draw": lambda s, r: (f"Draw a convolutional neural network: input {s['input'][0]}x{s['input'][1]}x"
                           f"{s['input'][2]}, {_conv_phrase(s['groups'], r)},{_fc_phrase(s['fc'], r)} "
                           f"output {s['outputs']} classes"),
+    "composed": lambda s, r: _composed_cnn(s, r),
     # Held out for the test split.
     "please_layers": lambda s, r: ("please draw a cnn with layers " + ", ".join(layer.label for layer in cnn_layers(s))),
 }
@@ -263,8 +351,8 @@ def _cnn(rng: random.Random, template: str) -> Example:
     request = _maybe_lower(CNN_TEMPLATES[template](spec, rng), rng)
     layers = cnn_layers(spec)
     diagram = layer_boxes(layers, rng.choice(PALETTES), rng.choice(["rectangle", "round rectangle"]))
-    return Example(request, "cnn", {**spec, "labels": [layer.label for layer in layers]},
-                   serialize(diagram), template)
+    spec = {**spec, "labels": [layer.label for layer in layers]}
+    return Example(request, "cnn", spec, answer_text("cnn", spec, diagram), template)
 
 
 # ---------------------------------------------------------------- ML-process flowcharts
@@ -278,17 +366,46 @@ NAMES = {
     "process": ["Train", "Evaluate", "Tune", "Deploy", "Validate", "Predict"],
     "model": ["CNN", "Random forest", "Transformer", "Logistic regression", "XGBoost", "Autoencoder"],
 }
+# More names for training requests, each ending in a word that tells its type, so that the model
+# learns to copy a step's name from the request instead of recalling one of a few it has seen.
+QUALIFIERS = ("Customer", "Sensor", "Sales", "Audio", "Clickstream", "Weather", "Medical", "Product", "Traffic",
+              "Satellite", "Review", "Survey", "Transaction", "Patient", "Fraud", "Churn", "Video", "Retail")
+WIDE_NAMES = {
+    "data": ["data", "logs", "records", "samples", "CSV", "text", "features", "labels"],
+    "database": ["DB", "database", "store", "table", "warehouse"],
+    "picture": ["images", "photos", "scans", "frames"],
+    "chart": ["chart", "curve", "report", "plot", "dashboard"],
+    "function": ["Filter", "Deduplicate", "Shuffle", "Crop", "Scale", "Impute", "Vectorize", "Pad", "Sample",
+                 "Join", "Parse", "Embed", "Standardize", "Featurize"],
+    "process": ["Monitor", "Serve", "Score", "Benchmark", "Retrain", "Export", "Fine-tune", "Cross-validate"],
+    "model": ["SVM", "LSTM", "GRU", "ResNet", "BERT", "k-NN", "Decision tree", "Linear regression", "U-Net", "GAN",
+              "Naive Bayes", "Gradient boosting"],
+}
+VERB_TYPES = {"function", "process", "model"}
+
+
+def _wide_name(kind: str, rng: random.Random) -> str:
+    if kind in VERB_TYPES:
+        return rng.choice(WIDE_NAMES[kind])
+    return f"{rng.choice(QUALIFIERS)} {rng.choice(WIDE_NAMES[kind])}"
+
+
 SOURCE_TYPES = ["data", "database", "picture"]
 MIDDLE_TYPES = ["function", "process", "model", "function", "process"]
 
 
-def _flow_spec(rng: random.Random) -> list[Step]:
-    """A chain of 3-8 steps from one or two sources, with an optional branch and merge."""
+def _flow_spec(rng: random.Random, wide: bool = False) -> list[Step]:
+    """A chain of 3-8 steps from one or two sources, with an optional branch and merge.
+
+    `wide` draws about half the names from WIDE_NAMES (training only: the test keeps NAMES).
+    """
     used: set[str] = set()
 
     def name(kind: str) -> str:
-        choices = [n for n in NAMES[kind] if n not in used] or NAMES[kind]
-        chosen = rng.choice(choices)
+        for _ in range(20):
+            chosen = _wide_name(kind, rng) if wide and rng.random() < 0.5 else rng.choice(NAMES[kind])
+            if chosen not in used:
+                break
         used.add(chosen)
         return chosen
 
@@ -333,6 +450,24 @@ def _typed(step: Step) -> str:
 
 
 FLOW_VERBS = ("feeds", "feeds", "feeds into", "flows into", "is passed to", "leads to")
+FLOW_LINKS = FLOW_VERBS + ("sends its output to", "is fed into", "connects to", "passes to", "outputs to", "->", "→",
+                           "is followed by", "is input to", "goes into")
+
+
+def _typed_variant(step: Step, rng: random.Random) -> str:
+    roll = rng.random()
+    return (_typed(step) if roll < 0.7 else f"{step.label} [{step.kind}]" if roll < 0.85
+            else f"{step.label} (type: {step.kind})")
+
+
+def _composed_flow(steps: list[Step], rng: random.Random) -> str:
+    """Free combinations of headers, links and sentence separators for a flowchart request."""
+    head = rng.choice(["", "ML pipeline: ", "Pipeline. ", "Workflow: ", "Draw this process: ", "Data flow:\n",
+                       "A training workflow. ", "please draw: ", "ML process.\n", "Draw a flowchart. "])
+    sep = rng.choice([". ", "; ", "\n", ".\n", ". Also, "])
+    sentences = [f"{_typed_variant(s, rng)} {rng.choice(FLOW_LINKS)} " + _join([steps[t].label for t in s.targets], rng)
+                 for s in steps if s.targets]
+    return head + sep.join(sentences) + rng.choice(["", "."])
 FLOW_TEMPLATES = {
     "arrows": lambda steps, r: ("ML pipeline: " + "; ".join(f"{_typed(s)} -> {_typed(steps[t])}"
                                                            for s in steps for t in s.targets)),
@@ -344,6 +479,7 @@ FLOW_TEMPLATES = {
                                   + "; ".join(f"{_typed(s)} {r.choice(FLOW_VERBS)} "
                                               + _join([steps[t].label for t in s.targets], r)
                                               for s in steps if s.targets) + "."),
+    "composed": lambda steps, r: _composed_flow(steps, r),
     # Held out for the test split.
     "goes_to": lambda steps, r: ("machine learning workflow. " + " ".join(
         f"{_typed(s)} goes to " + _join([steps[t].label for t in s.targets], r) + "." for s in steps if s.targets)),
@@ -351,16 +487,29 @@ FLOW_TEMPLATES = {
 
 
 def _flow(rng: random.Random, template: str) -> Example:
-    steps = _flow_spec(rng)
+    steps = _flow_spec(rng, wide=template not in TEST_TEMPLATES)
     request = FLOW_TEMPLATES[template](steps, rng)
     spec = {"nodes": [[s.label, s.kind] for s in steps], "edges": [list(e) for e in _flow_edges(steps)]}
-    return Example(request, "flowchart", spec, serialize(flowchart(steps)), template)
+    return Example(request, "flowchart", spec, answer_text("flowchart", spec, flowchart(steps)), template)
 
 
 # ---------------------------------------------------------------- splits
 
 BUILDERS = {"dense": (_dense, DENSE_TEMPLATES), "cnn": (_cnn, CNN_TEMPLATES), "flowchart": (_flow, FLOW_TEMPLATES)}
 TEST_TEMPLATES = {"imperative_each", "with_neurons", "please_layers", "goes_to"}
+# The free-combination templates are drawn twice as often as each fixed one.
+TEMPLATE_WEIGHTS = {"composed": 2}
+# What makes each test template unseen; a training request that happens to contain one is not used.
+HELD_OUT_PHRASES = tuple(re.compile(p, re.IGNORECASE) for p in (
+    r"\bthen\b",                                 # imperative_each: "2 inputs, then 5 neurons, then ..."
+    r"hidden layer with \S+ neurons",             # with_neurons
+    r"\d+x\d+x\d+, conv \d+x\d+, \d+",           # please_layers: the labels themselves joined by ", "
+    r"\bgoes to\b",                              # goes_to
+))
+
+
+def held_out_phrasing(request: str) -> bool:
+    return any(p.search(request) for p in HELD_OUT_PHRASES)
 
 
 def structure_key(example: Example) -> str:
@@ -386,9 +535,10 @@ def generate(count: int, split: str, seed: int = 0) -> list[Example]:
             test_templates = [t for t in templates if t in TEST_TEMPLATES]
             template = rng.choice(test_templates if rng.random() < 0.6 else list(templates))
         else:
-            template = rng.choice([t for t in templates if t not in TEST_TEMPLATES])
+            template = rng.choice([t for t in templates if t not in TEST_TEMPLATES
+                                   for _ in range(TEMPLATE_WEIGHTS.get(t, 1))])
         example = builder(rng, template)
-        unseen = template in TEST_TEMPLATES or held_out_structure(example)
+        unseen = template in TEST_TEMPLATES or held_out_structure(example) or held_out_phrasing(example.request)
         if unseen == (split == "test"):
             out.append(example)
     return out
