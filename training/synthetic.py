@@ -468,6 +468,8 @@ def _composed_flow(steps: list[Step], rng: random.Random) -> str:
     sentences = [f"{_typed_variant(s, rng)} {rng.choice(FLOW_LINKS)} " + _join([steps[t].label for t in s.targets], rng)
                  for s in steps if s.targets]
     return head + sep.join(sentences) + rng.choice(["", "."])
+
+
 FLOW_TEMPLATES = {
     "arrows": lambda steps, r: ("ML pipeline: " + "; ".join(f"{_typed(s)} -> {_typed(steps[t])}"
                                                            for s in steps for t in s.targets)),
