@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ml.diagram import Diagram
+from ml.diagram import Diagram, label_key
 from ml.geometry import layers_by
 
 
 def signature(diagram: Diagram) -> tuple:
     """A hashable summary of what the diagram connects (independent of ids, sizes and colours)."""
     column = {nid: index for index, layer in enumerate(layers_by(diagram, "x")) for nid in layer}
-    key = {n.id: (" ".join((n.label or "").lower().split()), n.shape, column[n.id]) for n in diagram.nodes}
+    key = {n.id: (label_key(n.label), n.shape, column[n.id]) for n in diagram.nodes}
     nodes = tuple(sorted(Counter(key.values()).items()))
     edges = tuple(sorted(Counter((key[n.id], key[t]) for n in diagram.nodes for t in n.targets).items()))
     return nodes, edges

@@ -22,6 +22,11 @@ DEFAULT_LINE_STYLE = "solid arrow"
 Colour = tuple[int, int, int]
 
 
+def label_key(label: str | None) -> str:
+    """A label as two drawings are compared by it: case and spacing ignored, no label = ""."""
+    return " ".join((label or "").lower().split())
+
+
 @dataclass(frozen=True)
 class Node:
     """One box, rounded box or ellipse, and the edges that leave it."""

@@ -7,12 +7,8 @@
 
 from __future__ import annotations
 
-from ml.diagram import Diagram
+from ml.diagram import Diagram, label_key
 from ml.geometry import layers_by
-
-
-def _norm(label: str | None) -> str:
-    return " ".join((label or "").lower().split())
 
 
 def dense_ok(diagram: Diagram, layers: list[int]) -> bool:
@@ -58,16 +54,16 @@ def cnn_ok(diagram: Diagram, labels: list[str]) -> bool:
     if path is None:
         return False
     index = diagram.by_id()
-    return [_norm(index[nid].label) for nid in path] == [_norm(label) for label in labels]
+    return [label_key(index[nid].label) for nid in path] == [label_key(label) for label in labels]
 
 
 def flowchart_ok(diagram: Diagram, nodes: list[list[str]], edges: list[list[str]]) -> bool:
-    labels = [_norm(n.label) for n in diagram.nodes]
-    if sorted(labels) != sorted(_norm(label) for label, _ in nodes):
+    labels = [label_key(n.label) for n in diagram.nodes]
+    if sorted(labels) != sorted(label_key(label) for label, _ in nodes):
         return False
     index = diagram.by_id()
-    drawn = sorted((_norm(n.label), _norm(index[t].label)) for n in diagram.nodes for t in n.targets)
-    return drawn == sorted((_norm(a), _norm(b)) for a, b in edges)
+    drawn = sorted((label_key(n.label), label_key(index[t].label)) for n in diagram.nodes for t in n.targets)
+    return drawn == sorted((label_key(a), label_key(b)) for a, b in edges)
 
 
 def structure_ok(diagram: Diagram, family: str, spec: dict) -> bool:

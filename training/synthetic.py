@@ -397,7 +397,7 @@ MIDDLE_TYPES = ["function", "process", "model", "function", "process"]
 def _flow_spec(rng: random.Random, wide: bool = False) -> list[Step]:
     """A chain of 3-8 steps from one or two sources, with an optional branch and merge.
 
-    `wide` draws about half the names from WIDE_NAMES (training only: the test keeps NAMES).
+    `wide` draws about half the names from WIDE_NAMES; the held-out templates keep NAMES only.
     """
     used: set[str] = set()
 
