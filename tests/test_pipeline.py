@@ -8,8 +8,11 @@ import pytest
 from PIL import Image
 
 from diagrambot.cli import main
+from ml.geometry import layers_by
+from ml.parser import serialize
 from ml.pipeline import RequestError, check_request, run
 from ml.prompt import MAX_REQUEST_CHARS
+from training.layouts import dense_network
 
 GOOD = '[\n[1, 200, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), [2]],\n' \
        '[2, 700, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), []]\n]'
@@ -93,3 +96,31 @@ def test_generate_command_refuses_bad_arguments_with_one_line(tmp_path, capsys):
     assert main(["generate", "two nodes", "-n", "1000", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("diagrambot generate:") for line in err)
+
+
+SPLIT_REQUEST = "a deep learning model with 2 input nodes, 3 and 5 hidden nodes, 1 output node"
+
+
+def _dense_texts(*layer_lists):
+    return [serialize(dense_network(layers)) for layers in layer_lists]
+
+
+def _top_layer_sizes(result):
+    return [len(layer) for layer in layers_by(result.candidates[0].diagram, "x")]
+
+
+def test_split_vote_is_decided_by_the_request_not_the_majority():
+    texts = _dense_texts([2, 5, 3, 1], [2, 3, 5, 1], [2, 5, 3, 1], [2, 3, 5, 1], [2, 5, 3, 1])
+    result = run(SPLIT_REQUEST, FixedTexts(texts), n=5)
+    best, majority = result.candidates[0], result.candidates[-1]
+    assert _top_layer_sizes(result) == [2, 3, 5, 1]
+    assert best.scores["agreement"] == 0.4 and majority.scores["agreement"] == 0.6
+    assert best.scores["grounding"] == 1.0 > majority.scores["grounding"]
+
+
+def test_agreement_decides_when_grounding_ties():
+    texts = _dense_texts([2, 3, 5, 1], [2, 5, 3, 1], [2, 5, 3, 1], [2, 3, 5, 1], [2, 5, 3, 1])
+    result = run("a deep learning model", FixedTexts(texts), n=5)
+    assert len({c.scores["grounding"] for c in result.candidates}) == 1
+    assert _top_layer_sizes(result) == [2, 5, 3, 1]
+    assert [c.scores["agreement"] for c in result.candidates] == [0.6, 0.6, 0.6, 0.4, 0.4]

@@ -18,13 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ml.diagram import Diagram
+from ml.grounding import NUMBER_WORDS
 from ml.parser import serialize
 from training.layouts import (DATA_TYPES, NODE_TYPES, PALETTES, Layer, Step, dense_ids, dense_network, flowchart,
                               layer_boxes)
 
 FAMILIES = ("dense", "cnn", "flowchart")
-NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                "eleven", "twelve"]
 MAX_DENSE_NODES = 30
 MAX_DENSE_EDGES_PER_PAIR = 64
 
@@ -451,7 +450,7 @@ def _typed(step: Step) -> str:
 
 FLOW_VERBS = ("feeds", "feeds", "feeds into", "flows into", "is passed to", "leads to")
 FLOW_LINKS = FLOW_VERBS + ("sends its output to", "is fed into", "connects to", "passes to", "outputs to", "->", "→",
-                           "is followed by", "is input to", "goes into")
+                           "is followed by", "is input to")
 
 
 def _typed_variant(step: Step, rng: random.Random) -> str:

@@ -1,0 +1,71 @@
+"""Grounding: how much of a candidate diagram its request actually asked for (0-1).
+
+Agreement between samples (ml.consensus) cannot settle a split vote: for "2 input nodes, 3 and 5
+hidden nodes, 1 output node", four samples may draw 2-3-5-1 and four 2-5-3-1. Only the request
+can tell them apart, so the candidate is compared with it directly:
+
+- numbers: the request's numbers (digits and number words), in order, against the diagram's own:
+  its layer sizes from left to right (or its node count) when no node has a label (a dense
+  network), otherwise the numbers in its labels in list order ("Conv 3x3, 64" gives 3, 3, 64). Similarity is difflib's
+  ratio of the two sequences, so a missing, extra or swapped layer lowers it.
+- words: the share of the words in the diagram's labels that the request uses. A name the
+  request never mentions ("Join" in a pipeline of Train, Tune and Deploy) is most likely made up.
+
+The score is their product. It is a comparison between candidates for one request, not an
+absolute verdict: a vague request ("a CNN for MNIST") grounds every candidate about equally.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from ml.diagram import Diagram
+from ml.geometry import layers_by
+
+NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                "eleven", "twelve"]
+_TOKEN = re.compile(r"[a-z]+|\d+")
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def _numbers(tokens: list[str]) -> list[int]:
+    return [int(t) if t.isdigit() else NUMBER_WORDS.index(t) for t in tokens
+            if t.isdigit() or t in NUMBER_WORDS]
+
+
+def _stem(word: str) -> str:
+    """Singular and plural count as the same word ("outputs" asks for an "Output")."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def _similarity(asked: list[int], drawn: list[int]) -> float:
+    return difflib.SequenceMatcher(None, asked, drawn, autojunk=False).ratio() if asked or drawn else 1.0
+
+
+def number_similarity(request: str, diagram: Diagram) -> float:
+    """1 when the request gives no numbers: then numbers cannot tell candidates apart."""
+    asked = _numbers(_tokens(request))
+    if not asked:
+        return 1.0
+    labels = [n.label for n in diagram.nodes if n.label]
+    drawn = ([_numbers(_tokens(label)) for label in labels] if labels
+             else [[len(layer)] for layer in layers_by(diagram, "x")])
+    # Or the number of nodes all told ("draw two nodes", "a pipeline of 3 steps: ...").
+    return max(_similarity(asked, [n for part in drawn for n in part]), _similarity(asked, [len(diagram.nodes)]))
+
+
+def word_share(request: str, diagram: Diagram) -> float:
+    asked = {_stem(t) for t in _tokens(request)}
+    words = [_stem(t) for n in diagram.nodes if n.label for t in _tokens(n.label) if len(t) > 1 and not t.isdigit()]
+    if not words:
+        return 1.0
+    return sum(w in asked for w in words) / len(words)
+
+
+def grounding(request: str, diagram: Diagram) -> float:
+    """How well the diagram's sizes and names match the request: 1 = all of them, 0 = none."""
+    return number_similarity(request, diagram) * word_share(request, diagram)

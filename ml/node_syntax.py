@@ -1,0 +1,15 @@
+"""The canonical node line as regular-expression pieces, shared by the grammar and the plan check.
+
+    [id, x, y, "shape", width, height, "line style", (fill), (line colour), [targets], "label"?]
+"""
+
+INT = r"-?\d{1,5}"
+_BYTE = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_COLOUR = rf"\({_BYTE}, {_BYTE}, {_BYTE}\)"
+_SHAPE = r'"(?:rectangle|round rectangle|circle)"'
+_STYLE = r'"(?:solid arrow|solid line|dashed line)"'
+TARGETS = rf"\[(?:{INT}(?:, {INT})*)?\]"
+LABEL = r'"(?:[^"\\\n]|\\["\\])*"'
+# Everything between the id and the targets: position, shape, size, line style, fill, line colour.
+NODE_FIELDS = rf"{INT}, {INT}, {_SHAPE}, {INT}, {INT}, {_STYLE}, {_COLOUR}, {_COLOUR}"
+NODE = rf"\[{INT}, {NODE_FIELDS}, {TARGETS}(?:, {LABEL})?\]"
