@@ -11,6 +11,10 @@ can tell them apart, so the candidate is compared with it directly:
 - words: the share of the words in the diagram's labels that the request uses. A name the
   request never mentions ("Join" in a pipeline of Train, Tune and Deploy) is most likely made up.
 
+- coverage: the share of the request's names that the diagram draws. Which request words are
+  names is read off the candidates themselves: every request word some candidate uses in a label.
+  A candidate that leaves out a step the others drew ("Evaluate") covers less.
+
 The score is their product. It is a comparison between candidates for one request, not an
 absolute verdict: a vague request ("a CNN for MNIST") grounds every candidate about equally.
 """
@@ -58,14 +62,31 @@ def number_similarity(request: str, diagram: Diagram) -> float:
     return max(_similarity(asked, [n for part in drawn for n in part]), _similarity(asked, [len(diagram.nodes)]))
 
 
+def _label_words(diagram: Diagram) -> list[str]:
+    return [_stem(t) for n in diagram.nodes if n.label for t in _tokens(n.label) if len(t) > 1 and not t.isdigit()]
+
+
+def _request_words(request: str) -> set[str]:
+    return {_stem(t) for t in _tokens(request)}
+
+
 def word_share(request: str, diagram: Diagram) -> float:
-    asked = {_stem(t) for t in _tokens(request)}
-    words = [_stem(t) for n in diagram.nodes if n.label for t in _tokens(n.label) if len(t) > 1 and not t.isdigit()]
+    words = _label_words(diagram)
     if not words:
         return 1.0
+    asked = _request_words(request)
     return sum(w in asked for w in words) / len(words)
 
 
 def grounding(request: str, diagram: Diagram) -> float:
-    """How well the diagram's sizes and names match the request: 1 = all of them, 0 = none."""
+    """How well one diagram's sizes and names match the request: 1 = all of them, 0 = none."""
     return number_similarity(request, diagram) * word_share(request, diagram)
+
+
+def grounding_of_candidates(request: str, diagrams: list[Diagram]) -> list[float]:
+    """grounding() of each candidate times its coverage of the names the candidates found in the request."""
+    asked = _request_words(request)
+    drawn = [set(_label_words(d)) & asked for d in diagrams]
+    names = set().union(*drawn)
+    return [grounding(request, d) * (len(words) / len(names) if names else 1.0)
+            for d, words in zip(diagrams, drawn)]

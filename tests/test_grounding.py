@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ml.diagram import Diagram, Node
-from ml.grounding import grounding
+from ml.grounding import grounding, grounding_of_candidates
 from training.layouts import Layer, Step, dense_network, flowchart, layer_boxes
 
 DENSE_REQUEST = "a deep learning model with 2 input nodes, 3 and 5 hidden nodes, 1 output node"
@@ -91,3 +91,19 @@ def test_request_without_numbers_still_separates_candidates_by_their_words():
     request = "a flowchart that loads data and cleans it"
     assert grounding(request, _pipeline("Load", "Clean")) == 1.0
     assert grounding(request, _pipeline("Load", "Plot")) == pytest.approx(0.5)
+
+
+def test_a_candidate_that_leaves_out_a_step_the_others_drew_grounds_less():
+    request = "Logs (data) goes to Train. Train (process) goes to Evaluate. Evaluate (process) goes to Deploy."
+    whole = _pipeline("Logs", "Train", "Evaluate", "Deploy")
+    short = _pipeline("Logs", "Train", "Deploy")          # every name it draws is asked for
+    assert grounding(request, short) == grounding(request, whole) == 1.0
+    assert grounding_of_candidates(request, [short, whole]) == [0.75, 1.0]
+    # Alone, nothing shows that a step is missing: names are read off the candidates.
+    assert grounding_of_candidates(request, [short]) == [1.0]
+
+
+def test_candidates_without_labels_are_grounded_by_their_numbers_alone():
+    scores = grounding_of_candidates(DENSE_REQUEST, [dense_network([2, 3, 5, 1]), dense_network([2, 5, 3, 1])])
+    assert scores[0] == 1.0 and scores[1] < 1.0
+    assert grounding_of_candidates(DENSE_REQUEST, []) == []
