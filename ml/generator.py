@@ -149,7 +149,7 @@ class LocalGenerator:
             start = time.perf_counter()
             output = self.model.generate(
                 input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
+                do_sample=True, temperature=1.0, top_p=1.0, top_k=0, use_cache=True,
                 max_new_tokens=max_new_tokens or sampling.max_new_tokens,
                 logits_processor=processors,
                 stopping_criteria=StoppingCriteriaList([ListEndStop(self.tokenizer, len(ids), self._texts)]),

@@ -61,3 +61,10 @@ def test_the_command_saves_a_loadable_model_with_the_tokenizer_files(model, tmp_
     main([str(source), "--out", str(out), "--factor", "2"])
     assert LlamaForCausalLM.from_pretrained(out).config.num_hidden_layers == 4
     assert (out / "tokenizer.json").exists() and not (out / "training.json").exists()
+
+
+def test_decoding_settings_are_kept(model):
+    model.generation_config.use_cache = True
+    model.generation_config.eos_token_id = 5
+    grown = grow(model, 2)
+    assert grown.generation_config.use_cache is True and grown.generation_config.eos_token_id == 5

@@ -14,6 +14,7 @@ weights and learn from the first step on.
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import shutil
 from pathlib import Path
@@ -44,15 +45,17 @@ def grow(model, factor: int):
             state[key] = value.clone()
             continue
         index, rest = key[len("model.layers."):].split(".", 1)
-        for copy in range(factor):
-            new_key = f"model.layers.{int(index) * factor + copy}.{rest}"
-            state[new_key] = torch.zeros_like(value) if copy and rest in _ZEROED else value.clone()
+        for repeat in range(factor):
+            new_key = f"model.layers.{int(index) * factor + repeat}.{rest}"
+            state[new_key] = torch.zeros_like(value) if repeat and rest in _ZEROED else value.clone()
     missing, unexpected = grown.load_state_dict(state, strict=False)
     missing = [k for k in missing if k != "lm_head.weight" or not config.tie_word_embeddings]
     if missing or unexpected:
         raise ValueError(f"cannot grow this model: missing {missing[:3]}, unexpected {unexpected[:3]}")
     if config.tie_word_embeddings:
         grown.tie_weights()
+    # Decoding settings travel too: a fresh one would follow the training config (use_cache off).
+    grown.generation_config = copy.deepcopy(model.generation_config)
     return grown
 
 
