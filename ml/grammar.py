@@ -69,8 +69,10 @@ def _matches(text: str, start: int, partial: bool) -> bool:
     body = _body(text)
     if body is None or body > MAX_PLAN_CHARS:
         return body is None and partial and len(text) <= MAX_PLAN_CHARS and not repeats_a_name(text)
+    if start < body and repeats_a_name(text[:body]):  # the checked text includes the finished plan
+        return False
     if len(text) - body <= len(HEAD) or not text.startswith(HEAD, body):
-        return partial and HEAD.startswith(text[body:]) and not (start < body and repeats_a_name(text[:body]))
+        return partial and HEAD.startswith(text[body:])
     start = max(start, body + len(HEAD))
     if TAIL.fullmatch(text, pos=start, partial=partial) is None:
         return False

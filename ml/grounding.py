@@ -5,12 +5,13 @@ hidden nodes, 1 output node", four samples may draw 2-3-5-1 and four 2-5-3-1. On
 can tell them apart, so the candidate is compared with it directly:
 
 - numbers: the request's numbers (digits and number words), in order, against the diagram's own:
-  its layer sizes from left to right (or its node count) when no node has a label (a dense
-  network), otherwise the numbers in its labels in list order ("Conv 3x3, 64" gives 3, 3, 64). Similarity is difflib's
-  ratio of the two sequences, so a missing, extra or swapped layer lowers it.
-- words: the share of the words in the diagram's labels that the request uses. A name the
-  request never mentions ("Join" in a pipeline of Train, Tune and Deploy) is most likely made up.
-
+  its layer sizes from left to right when no node has a label (a dense network), otherwise the
+  numbers in its labels in list order ("Conv 3x3, 64" gives 3, 3, 64), or else its node count,
+  whichever is closer. Similarity is difflib's ratio of the two sequences, so a missing, extra or
+  swapped layer lowers it. A request without numbers leaves them out of it.
+- words: the share of the words (two letters or more) in the diagram's labels that the request
+  uses. A name the request never mentions ("Join" in a pipeline of Train, Tune and Deploy) is most
+  likely made up.
 - coverage: the share of the request's names that the diagram draws. Which request words are
   names is read off the candidates themselves: every request word some candidate uses in a label.
   A candidate that leaves out a step the others drew ("Evaluate") covers less.
@@ -50,9 +51,8 @@ def _similarity(asked: list[int], drawn: list[int]) -> float:
     return difflib.SequenceMatcher(None, asked, drawn, autojunk=False).ratio() if asked or drawn else 1.0
 
 
-def number_similarity(request: str, diagram: Diagram) -> float:
+def _number_similarity(asked: list[int], diagram: Diagram) -> float:
     """1 when the request gives no numbers: then numbers cannot tell candidates apart."""
-    asked = _numbers(_tokens(request))
     if not asked:
         return 1.0
     labels = [n.label for n in diagram.nodes if n.label]
@@ -66,27 +66,24 @@ def _label_words(diagram: Diagram) -> list[str]:
     return [_stem(t) for n in diagram.nodes if n.label for t in _tokens(n.label) if len(t) > 1 and not t.isdigit()]
 
 
-def _request_words(request: str) -> set[str]:
-    return {_stem(t) for t in _tokens(request)}
-
-
-def word_share(request: str, diagram: Diagram) -> float:
-    words = _label_words(diagram)
-    if not words:
-        return 1.0
-    asked = _request_words(request)
-    return sum(w in asked for w in words) / len(words)
+def grounding_of_candidates(request: str, diagrams: list[Diagram]) -> list[float]:
+    """Each candidate's numbers x words x coverage (module doc), the request read once for all."""
+    tokens = _tokens(request)
+    asked_numbers, asked_words = _numbers(tokens), {_stem(t) for t in tokens}
+    words = [_label_words(d) for d in diagrams]
+    drawn = [set(w) & asked_words for w in words]
+    names = set().union(*drawn)
+    scores = []
+    for diagram, label_words, found in zip(diagrams, words, drawn):
+        share = sum(w in asked_words for w in label_words) / len(label_words) if label_words else 1.0
+        coverage = len(found) / len(names) if names else 1.0
+        scores.append(_number_similarity(asked_numbers, diagram) * share * coverage)
+    return scores
 
 
 def grounding(request: str, diagram: Diagram) -> float:
-    """How well one diagram's sizes and names match the request: 1 = all of them, 0 = none."""
-    return number_similarity(request, diagram) * word_share(request, diagram)
+    """How well one diagram's sizes and names match the request: 1 = all of them, 0 = none.
 
-
-def grounding_of_candidates(request: str, diagrams: list[Diagram]) -> list[float]:
-    """grounding() of each candidate times its coverage of the names the candidates found in the request."""
-    asked = _request_words(request)
-    drawn = [set(_label_words(d)) & asked for d in diagrams]
-    names = set().union(*drawn)
-    return [grounding(request, d) * (len(words) / len(names) if names else 1.0)
-            for d, words in zip(diagrams, drawn)]
+    (Alone, a diagram covers every name it finds, so this is its numbers x words.)
+    """
+    return grounding_of_candidates(request, [diagram])[0]

@@ -134,3 +134,12 @@ def test_a_flowchart_plan_naming_a_node_twice_is_cut_at_the_repeat():
     text = '# nodes: [1, "Tune", "process"][2, "Tune", "process"]\n[\n'
     cut = _first_invalid(text)
     assert text[:cut].endswith('[2, "Tune"')
+
+
+def test_whole_texts_are_judged_like_token_by_token_decoding():
+    """is_valid_prefix / is_complete apply the plan's once-only names too, not only extends()."""
+    node = '[{i}, {x}, 300, "rectangle", 80, 40, "solid arrow", (255, 255, 255), (0, 0, 0), [{t}], "Tune"]'
+    body = "[\n" + node.format(i=1, x=100, t=2) + ",\n" + node.format(i=2, x=300, t="") + "\n]"
+    assert is_complete('# nodes: [1, "Tune", "process"][2, "Train", "process"]\n' + body)
+    twice = '# nodes: [1, "Tune", "process"][2, "Tune", "process"]\n' + body
+    assert not is_complete(twice) and not is_valid_prefix(twice)
