@@ -18,7 +18,7 @@ import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
 from ml.node_syntax import NODE
-from ml.plan import node_patterns, repeats_a_name
+from ml.plan import node_patterns, plan_slips
 
 # The text after the last "],\n": some more nodes, possibly the closing of the list.
 TAIL = regex.compile(rf"(?:{NODE},\n)*(?:{NODE}(?:\n\])?)?")
@@ -68,8 +68,8 @@ def _follows_plan(patterns: tuple[regex.Pattern, ...], text: str, list_start: in
 def _matches(text: str, start: int, partial: bool) -> bool:
     body = _body(text)
     if body is None or body > MAX_PLAN_CHARS:
-        return body is None and partial and len(text) <= MAX_PLAN_CHARS and not repeats_a_name(text)
-    if start < body and repeats_a_name(text[:body]):  # the checked text includes the finished plan
+        return body is None and partial and len(text) <= MAX_PLAN_CHARS and not plan_slips(text)
+    if start < body and plan_slips(text[:body]):  # the checked text includes the finished plan
         return False
     if len(text) - body <= len(HEAD) or not text.startswith(HEAD, body):
         return partial and HEAD.startswith(text[body:])

@@ -6,7 +6,7 @@ import pytest
 
 from ml.grammar import is_complete, is_valid_prefix
 from ml.parser import parse
-from ml.plan import PlannedNode, node_patterns, read_plan, repeats_a_name
+from ml.plan import PlannedNode, mixes_item_forms, node_patterns, plan_slips, read_plan, repeats_a_name
 from training.synthetic import generate, plan_line
 
 
@@ -143,3 +143,10 @@ def test_whole_texts_are_judged_like_token_by_token_decoding():
     assert is_complete('# nodes: [1, "Tune", "process"][2, "Train", "process"]\n' + body)
     twice = '# nodes: [1, "Tune", "process"][2, "Tune", "process"]\n' + body
     assert not is_complete(twice) and not is_valid_prefix(twice)
+
+
+def test_plan_items_keep_one_form():
+    assert mixes_item_forms('# nodes: [1, "Train", "process"][2, "model"]')
+    assert plan_slips('# nodes: [1, "Conv 3x3, 32"][2, "Tune", "process"]')
+    assert not plan_slips('# nodes: [1, "Train", "process"][2, "Tune", "process"][3, "Tu')
+    assert not is_valid_prefix('# nodes: [1, "Train", "process"][2, "model"]\n')
