@@ -153,4 +153,3 @@ def node_patterns(line: str) -> tuple[regex.Pattern, ...] | None:
                    else rf"\[(?:{known}(?:, {known})*)?\]")
         patterns.append(regex.compile(rf"\[{node.id}, {NODE_FIELDS}, {targets}{_label_pattern(node.label)}\]"))
     return tuple(patterns)
-
