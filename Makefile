@@ -21,7 +21,7 @@ setup: $(STAMP)
 run: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/diagrambot generate \
 		"A deep learning model with 2 input nodes, 3 and 5 hidden nodes, and 1 output node." \
-		--candidates 8 --top 3 --seed 0 --out out/run
+		--candidates 16 --top 3 --seed 0 --out out/run
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest

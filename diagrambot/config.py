@@ -19,7 +19,7 @@ from ml.scoring.ranking import ScoringSettings
 
 @dataclass
 class PipelineSettings:
-    candidates: int = 8          # sampled per request, in one batch
+    candidates: int = 16         # sampled per request, in one batch
     top: int = 3                 # shown to the user
     max_candidates: int = 16     # upper bound a user may ask for
 

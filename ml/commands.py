@@ -181,7 +181,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
     generate_cmd = subparsers.add_parser("generate", help="draw a request: generate, render and rank candidates")
     generate_cmd.add_argument("request", help='e.g. "a deep learning model with 2 inputs, 3 hidden nodes, 1 output"')
-    generate_cmd.add_argument("--candidates", "-n", type=int, default=8, help="candidates sampled in one batch")
+    generate_cmd.add_argument("--candidates", "-n", type=int, default=16, help="candidates sampled in one batch")
     generate_cmd.add_argument("--top", type=int, default=3, help="how many of the best to list")
     generate_cmd.add_argument("--out", default="out/generate", help="folder for result.json and the PNGs")
     generate_cmd.add_argument("--seed", type=int, default=None, help="sampling seed, for repeatable output")

@@ -16,7 +16,7 @@ def test_the_documented_example_loads():
     settings = load(ROOT / "config.example.toml")
     assert settings.generator.backend == "local"
     assert settings.generator.sampling.grammar is True
-    assert settings.pipeline.candidates == 8 and settings.pipeline.top == 3
+    assert settings.pipeline.candidates == 16 and settings.pipeline.top == 3
     assert settings.scoring.k == 5
 
 
