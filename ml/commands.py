@@ -129,6 +129,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.no_grammar:
         settings.generator.sampling.grammar = False
     limit = settings.pipeline.max_candidates
+    if args.candidates is None:
+        args.candidates = settings.pipeline.candidates
     if not 1 <= args.candidates <= limit:
         raise UserError(f"--candidates must be between 1 and {limit}")
     start = time.perf_counter()
@@ -181,7 +183,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
     generate_cmd = subparsers.add_parser("generate", help="draw a request: generate, render and rank candidates")
     generate_cmd.add_argument("request", help='e.g. "a deep learning model with 2 inputs, 3 hidden nodes, 1 output"')
-    generate_cmd.add_argument("--candidates", "-n", type=int, default=16, help="candidates sampled in one batch")
+    generate_cmd.add_argument("--candidates", "-n", type=int, default=None,
+                              help="candidates sampled in one batch (default: [pipeline] candidates, 16)")
     generate_cmd.add_argument("--top", type=int, default=3, help="how many of the best to list")
     generate_cmd.add_argument("--out", default="out/generate", help="folder for result.json and the PNGs")
     generate_cmd.add_argument("--seed", type=int, default=None, help="sampling seed, for repeatable output")

@@ -91,6 +91,14 @@ def test_generate_command_writes_result_json_and_pictures(tmp_path, capsys):
     assert "#1" in capsys.readouterr().out
 
 
+def test_generate_command_samples_the_configured_number_of_candidates_by_default(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[pipeline]\ncandidates = 2\n")
+    out = tmp_path / "result"
+    assert main(["generate", "2 inputs, 1 output", "--seed", "1", "--config", str(config), "--out", str(out)]) == 0
+    assert len(json.loads((out / "result.json").read_text())["candidates"]) == 2
+
+
 def test_generate_command_refuses_bad_arguments_with_one_line(tmp_path, capsys):
     assert main(["generate", "", "--out", str(tmp_path)]) == 2
     assert main(["generate", "two nodes", "-n", "1000", "--out", str(tmp_path)]) == 2
