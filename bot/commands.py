@@ -35,9 +35,10 @@ def validate(bot: "DiagramBot", text: str, candidates: int | None, top: int | No
     if len(text) > limit:
         raise Refused(f"the request is {len(text)} characters long; the limit is {limit}")
     pipeline = bot.settings.pipeline
-    n = pipeline.candidates if candidates is None else candidates
-    if not 1 <= n <= pipeline.max_candidates:
-        raise Refused(f"candidates must be between 1 and {pipeline.max_candidates}")
+    try:
+        n = pipeline.candidate_count(candidates)
+    except ValueError as error:
+        raise Refused(str(error)) from None
     if top is None:
         top = min(pipeline.top, n, MAX_TOP)
     elif not 1 <= top <= min(n, MAX_TOP):

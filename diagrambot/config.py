@@ -23,6 +23,13 @@ class PipelineSettings:
     top: int = 3                 # shown to the user
     max_candidates: int = 16     # upper bound a user may ask for
 
+    def candidate_count(self, requested: int | None) -> int:
+        """How many candidates to sample: the request's count, or the default; ValueError says the bounds."""
+        n = self.candidates if requested is None else requested
+        if not 1 <= n <= self.max_candidates:
+            raise ValueError(f"candidates must be between 1 and {self.max_candidates}")
+        return n
+
 
 @dataclass
 class Settings:

@@ -128,18 +128,17 @@ def run_generate(args: argparse.Namespace) -> int:
         settings.generator.model = args.model
     if args.no_grammar:
         settings.generator.sampling.grammar = False
-    limit = settings.pipeline.max_candidates
-    if args.candidates is None:
-        args.candidates = settings.pipeline.candidates
-    if not 1 <= args.candidates <= limit:
-        raise UserError(f"--candidates must be between 1 and {limit}")
+    try:
+        candidates = settings.pipeline.candidate_count(args.candidates)
+    except ValueError as error:
+        raise UserError(f"--{error}") from None
     start = time.perf_counter()
     service = DiagramService(settings)
     ratings = read_ratings(args.ratings, service.scorer) if args.ratings else []
     model = service.model_name
     load_s = time.perf_counter() - start
     try:
-        result = service.draw(args.request, args.user, args.candidates, ratings, seed=args.seed)
+        result = service.draw(args.request, args.user, candidates, ratings, seed=args.seed)
     except RequestError as error:
         raise UserError(str(error)) from None
     out = Path(args.out)
@@ -184,7 +183,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     generate_cmd = subparsers.add_parser("generate", help="draw a request: generate, render and rank candidates")
     generate_cmd.add_argument("request", help='e.g. "a deep learning model with 2 inputs, 3 hidden nodes, 1 output"')
     generate_cmd.add_argument("--candidates", "-n", type=int, default=None,
-                              help="candidates sampled in one batch (default: [pipeline] candidates, 16)")
+                              help="candidates sampled in one batch (default: the config's [pipeline] candidates)")
     generate_cmd.add_argument("--top", type=int, default=3, help="how many of the best to list")
     generate_cmd.add_argument("--out", default="out/generate", help="folder for result.json and the PNGs")
     generate_cmd.add_argument("--seed", type=int, default=None, help="sampling seed, for repeatable output")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from diagrambot.config import load
+from diagrambot.config import PipelineSettings, load
 from diagrambot.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,3 +51,11 @@ def test_missing_file_says_how_to_start_one(tmp_path):
 def test_no_file_means_the_embedded_defaults():
     settings = load(None)
     assert settings.generator.model.endswith("models/tiny-sft")
+
+
+def test_candidate_count_defaults_and_bounds():
+    pipeline = PipelineSettings(candidates=4, max_candidates=6)
+    assert pipeline.candidate_count(None) == 4 and pipeline.candidate_count(6) == 6
+    for wrong in (0, 7):
+        with pytest.raises(ValueError, match="between 1 and 6"):
+            pipeline.candidate_count(wrong)
