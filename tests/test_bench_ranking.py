@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from training.layouts import dense_network
+from training.synthetic import PALETTES, answer_text
 
-from ranking import PoolGenerator, measure  # noqa: E402
-
-from training.layouts import dense_network  # noqa: E402
-from training.synthetic import PALETTES, answer_text  # noqa: E402
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+# Appended, not prepended: bench/storage.py must not shadow the storage package.
+sys.path.append(str(BENCH))
+_spec = importlib.util.spec_from_file_location("bench_ranking", BENCH / "ranking.py")
+ranking = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ranking)
+PoolGenerator, measure = ranking.PoolGenerator, ranking.measure
 
 REQUEST = "an MLP with 2 inputs, 3 hidden nodes and 1 output"
 
