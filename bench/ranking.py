@@ -63,9 +63,10 @@ def measure(pool: list[dict], sizes: list[int]) -> dict:
     counts: dict[str, dict[str, int]] = {}
     for row in pool:
         verdicts = [right(text, row) for text in row["texts"]]
+        verdict_of = dict(zip(row["texts"], verdicts))   # the pick is one of the texts: no second parse
         for n in sizes:
             pick = run(row["request"], PoolGenerator(row["texts"]), n).candidates[0]
-            outcome = {"first": verdicts[0], "pick": pick.ok and right(pick.text, row), "oracle": any(verdicts[:n])}
+            outcome = {"first": verdicts[0], "pick": verdict_of[pick.text], "oracle": any(verdicts[:n])}
             for group in ("all", row["family"]):
                 tally = counts.setdefault(f"{n}:{group}", {"n": 0, "first": 0, "pick": 0, "oracle": 0})
                 tally["n"] += 1
