@@ -525,12 +525,15 @@ def held_out_structure(example: Example) -> bool:
     return int(hashlib.sha256(structure_key(example).encode()).hexdigest(), 16) % 10 == 0
 
 
-def generate(count: int, split: str, seed: int = 0) -> list[Example]:
-    """`count` examples of one split. train/val: seen templates and structures; test: unseen ones."""
+def generate(count: int, split: str, seed: int | str = 0, families: tuple[str, ...] = FAMILIES) -> list[Example]:
+    """`count` examples of one split. train/val: seen templates and structures; test: unseen ones.
+
+    Families come in the order of `families`, round and round: naming one twice doubles its share.
+    """
     rng = random.Random(f"{seed}:{split}")
     out: list[Example] = []
     while len(out) < count:
-        family = FAMILIES[len(out) % len(FAMILIES)]
+        family = families[len(out) % len(families)]
         builder, templates = BUILDERS[family]
         if split == "test":
             test_templates = [t for t in templates if t in TEST_TEMPLATES]
