@@ -13,6 +13,8 @@ from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from ml.prompt import answer_ids, prompt_ids
+from training.learning_curve import checkpoints, minutes_by_step, trained_on
+from training.model_card import write_card
 from training.sft_gpu import (IGNORE, LoopSettings, TokenizedExamples, collate, learning_rate, length_batches, main,
                               prepare, train)
 from training.synthetic import generate
@@ -94,14 +96,24 @@ def test_training_grows_the_model_learns_and_saves_it_in_the_asked_dtype(data, s
                             max_steps=12, batch_size=8, lr=3e-3, warmup=0.1, save_dtype="bfloat16")
     final = train(settings)
     report = json.loads((final / "training.json").read_text())
-    assert report["steps"] == 12 and report["examples_seen"] == 3 * 30  # 4 batches a round: 8, 8, 8, 6 and report["error"] is None
-    val = [entry["val_loss"] for entry in report["log_history"] if "val_loss" in entry]
+    assert report["steps"] == 12 and report["examples"] == 30 and report["examples_seen"] == 3 * 30  # 4 batches a round: 8, 8, 8, 6 and report["error"] is None
+    val = [entry["eval_loss"] for entry in report["log_history"] if "eval_loss" in entry]
     assert val[-1] < val[0]
     with safe_open(final / "model.safetensors", "pt") as f:
         assert f.get_tensor("model.embed_tokens.weight").dtype == torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(final, dtype=torch.float32)
     assert model.config.num_hidden_layers == 4 and model.config.use_cache
     assert AutoTokenizer.from_pretrained(final).chat_template
+
+
+def test_a_run_that_keeps_only_its_final_model_feeds_the_learning_curve_and_the_card(data, small_model, tmp_path):
+    run = tmp_path / "run"
+    final = train(LoopSettings(data=str(data), init=str(small_model), out=str(run), max_steps=3, batch_size=4))
+    assert checkpoints(run) == [(3, final)]
+    assert list(minutes_by_step(run)) == [3] and trained_on(final) == "CPU"
+    card = write_card(final, tmp_path / "card", evaluation=None).read_text()
+    assert "3 steps (max 3" in card and "on a 2-core CPU" in card and "30 synthetic training examples" in card
+    assert (tmp_path / "card" / "loss_curve.png").exists()
 
 
 def test_the_command_line_runs_both_stages(small_model, tmp_path, capsys):
@@ -112,3 +124,10 @@ def test_the_command_line_runs_both_stages(small_model, tmp_path, capsys):
           "--max-steps", "2", "--batch-size", "4"])
     assert (tmp_path / "r" / "final" / "model.safetensors").exists()
     shutil.rmtree(tmp_path / "r")
+
+
+def test_an_unknown_family_is_refused_with_the_choices(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["prepare", "--out", str(tmp_path / "d"), "--families", "dense,flowcharts"])
+    assert "unknown families ['flowcharts']" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     source, out = Path(args.source), Path(args.out)
-    model = AutoModelForCausalLM.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)  # bf16-stored weights too
     grown = grow(model, args.factor)
     grown.save_pretrained(out)
     for path in source.iterdir():  # tokenizer, chat template: everything but weights and training state

@@ -4,7 +4,8 @@
     python -m training.learning_curve runs/tiny-v6 --after runs/tiny-v4/curve.json --out runs/tiny-v6/curve.json
 
 Needs a run trained with `--keep-checkpoints 0` (all checkpoints kept) and the `timeline.jsonl` that
-training/sft.py writes at every save (training minutes per step). The JSON feeds the model card's
+training/sft.py writes at every save (training minutes per step); training/sft_gpu.py's runs give
+their final model, and their minutes are a GPU's. The JSON feeds the model card's
 learning-curve plot and table (training/model_card.py --curve).
 """
 
@@ -20,9 +21,20 @@ from training.synthetic import read_jsonl
 
 
 def checkpoints(run: Path) -> list[tuple[int, Path]]:
-    """(step, folder) of each saved checkpoint, in training order."""
+    """(step, folder) of each saved checkpoint, in training order.
+
+    A run that kept no checkpoints (training/sft_gpu.py saves only its final model) gives its final one."""
     found = [(int(p.name.split("-")[-1]), p) for p in run.glob("checkpoint-*") if (p / "config.json").exists()]
+    if not found and (run / "final" / "training.json").exists():
+        found = [(json.loads((run / "final" / "training.json").read_text())["steps"], run / "final")]
     return sorted(found)
+
+
+def trained_on(folder: Path) -> str:
+    """Where a checkpoint's minutes were spent: training/sft_gpu.py records its GPU, training/sft.py runs here."""
+    record = folder / "training.json"
+    device = json.loads(record.read_text()).get("device") if record.exists() else None
+    return device if device and device != "cpu" else "CPU"
 
 
 def minutes_by_step(run: Path) -> dict[int, float]:
@@ -52,7 +64,8 @@ def learning_curve(runs: list[Path], split: Path, limit: int = 150, temperature:
             results = evaluate_model(generator, examples, seed)
             spent = minutes.get(step)
             point = {"run": str(run), "step": step + step_offset,
-                     "minutes": None if spent is None else round(spent + minute_offset, 2), "results": results}
+                     "minutes": None if spent is None else round(spent + minute_offset, 2), "results": results,
+                     "device": trained_on(folder)}
             points.append(point)
             print(f"{run}: step {point['step']:>6}  {point['minutes'] or float('nan'):6.1f} min  "
                   f"structure {100 * results['all']['structure']:5.1f} %", flush=True)

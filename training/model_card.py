@@ -71,12 +71,12 @@ def structure_curve(curve: dict, path: Path) -> None:
 
 
 def curve_table(curve: dict) -> str:
-    rows = ["| step | training minutes | exact structure | dense | CNN | flowchart | parse |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| step | training minutes | trained on | exact structure | dense | CNN | flowchart | parse |",
+            "|---|---|---|---|---|---|---|---|"]
     for p in curve["points"]:
         r = p["results"]
         minutes = "" if p.get("minutes") is None else f"{p['minutes']:.1f}"
-        rows.append(f"| {p['step']} | {minutes} | {_percent(r['all']['structure'])} | "
+        rows.append(f"| {p['step']} | {minutes} | {p.get('device', 'CPU')} | {_percent(r['all']['structure'])} | "
                     + " | ".join(_percent(r.get(f, {}).get("structure", 0)) for f in ("dense", "cnn", "flowchart"))
                     + f" | {_percent(r['all']['parse'])} |")
     return "\n".join(rows)
@@ -93,6 +93,12 @@ def eval_table(results: dict) -> str:
         rows.append(f"| {family} | {r['n']} | {_percent(r['parse'])} | {_percent(r['structure'])} | "
                     f"{r['readability']:.2f} | {r['token_ratio']:.2f} | {r['seconds']:.2f} |")
     return "\n".join(rows)
+
+
+def _trained_on(record: dict) -> str:
+    """training/sft_gpu.py records the GPU it ran on; training/sft.py runs on this project's CPUs."""
+    device = record.get("device")
+    return device if device and device != "cpu" else "a 2-core CPU"
 
 
 def _shown(path: str) -> str:
@@ -118,7 +124,7 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
     lines = [
         f"# {out.name}: the embedded diagram generator",
         "",
-        "A small Llama-architecture causal LM trained from scratch on CPU on the project's synthetic",
+        "A small Llama-architecture causal LM trained from scratch on the project's synthetic",
         "(request, node list) pairs, with its own field-level BPE tokenizer (training/tokenizer.py). It is",
         "the offline default of `diagrambot generate` and of every test. Not a general language model: it",
         "writes node lists for dense networks, CNNs (layer boxes) and ML-process flowcharts.",
@@ -131,8 +137,9 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
         f"- data: {record['examples']} synthetic training examples (`python -m training.synthetic`), "
         "loss on the answer only, answers end with EOS",
         f"- optimiser: AdamW, lr {settings.get('lr') or 2e-3}, cosine schedule, batch {settings['batch_size']}, "
-        f"{record['steps']} steps (max {settings['max_steps']}, time budget {settings['max_minutes']} min)",
-        f"- wall time: {record['wall_minutes']} min on a 2-core CPU"
+        f"{record['steps']} steps (max {settings['max_steps'] or 'none'}, time budget "
+        f"{settings.get('max_minutes', settings.get('minutes'))} min)",
+        f"- wall time: {record['wall_minutes']} min on {_trained_on(record)}"
         + (f", continuing from `{settings['init']}` (the notes give the earlier stages)" if settings.get("init") else ""),
         "- re-create: see the README section \"The models\"",
         "",

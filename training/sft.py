@@ -172,7 +172,8 @@ def train(settings: SFTSettings) -> Path:
         if (settings.init or settings.resume) and (start / "tokenizer.json").exists():
             from transformers import AutoModelForCausalLM, AutoTokenizer
             tokenizer = AutoTokenizer.from_pretrained(start)
-            model = AutoModelForCausalLM.from_pretrained(start)
+            # fp32 to train on, whatever the weights were stored in (GPU stages store bf16)
+            model = AutoModelForCausalLM.from_pretrained(start, dtype=torch.float32)
         else:
             tokenizer, model = build_tiny(settings, train_examples)
     elif settings.preset == "lora":

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.synthetic import FAMILIES, generate
+
 log = logging.getLogger(__name__)
 IGNORE = -100  # label of positions the loss skips (prompt and padding)
 
@@ -47,7 +49,6 @@ def _load_tokenizer(path: str) -> None:
 def _tokenized_chunk(task: tuple[str, int, str, tuple[str, ...], int]):
     """One worker's share: (ids, lengths, prompt lengths) of `count` examples of one seed."""
     from training.sft import tokenize_examples
-    from training.synthetic import generate
     seed, count, split, families, max_length = task
     rows = tokenize_examples(_worker_tokenizer, generate(count, split, seed, families), max_length)
     ids = np.fromiter((t for row in rows for t in row["input_ids"]), dtype=np.uint16)
@@ -203,7 +204,7 @@ def train(settings: LoopSettings) -> Path:
 
     log.info("%s: %.2f M parameters, %d layers, %d examples, device %s", settings.init, model.num_parameters() / 1e6,
              model.config.num_hidden_layers, len(train_set), torch.cuda.get_device_name() if device == "cuda" else device)
-    history = [{"step": 0, "minutes": 0.0, "val_loss": round(val_loss(), 4)}]
+    history = [{"step": 0, "minutes": 0.0, "eval_loss": round(val_loss(), 4)}]
     log.info("%s", history[-1])
     began = last_eval = last_log = time.monotonic()
     step, seen, running, error = 0, 0, [], None
@@ -236,7 +237,7 @@ def train(settings: LoopSettings) -> Path:
                 history.append({"step": step, "minutes": round((now - began) / 60, 2), "loss": round(mean, 4)})
                 running, last_log = [], now
             if now - last_eval > settings.eval_seconds:
-                history.append({"step": step, "minutes": round((now - began) / 60, 2), "val_loss": round(val_loss(), 4)})
+                history.append({"step": step, "minutes": round((now - began) / 60, 2), "eval_loss": round(val_loss(), 4)})
                 log.info("%s", history[-1])
                 last_eval = now
     except Exception as exc:  # keep what was learned: save, then report the error
@@ -244,7 +245,7 @@ def train(settings: LoopSettings) -> Path:
         log.exception("training stopped at step %d; saving what there is", step)
     minutes = (time.monotonic() - began) / 60
     if error is None:
-        history.append({"step": step, "minutes": round(minutes, 2), "val_loss": round(val_loss(), 4)})
+        history.append({"step": step, "minutes": round(minutes, 2), "eval_loss": round(val_loss(), 4)})
         log.info("%s", history[-1])
     final = out / "final"
     model.config.use_cache = True
@@ -252,9 +253,11 @@ def train(settings: LoopSettings) -> Path:
     tokenizer.save_pretrained(final)
     meta = json.loads((data_dir / "meta.json").read_text()) if (data_dir / "meta.json").exists() else {}
     (final / "training.json").write_text(json.dumps({
-        "settings": asdict(settings), "data": meta, "steps": step, "examples_seen": seen,
+        "settings": asdict(settings), "data": meta, "examples": len(train_set), "steps": step, "examples_seen": seen,
         "wall_minutes": round(minutes, 2), "device": torch.cuda.get_device_name() if device == "cuda" else device,
         "error": error, "log_history": history}, indent=1))
+    with (out / "timeline.jsonl").open("a") as f:  # what training/learning_curve.py reads
+        f.write(json.dumps({"step": step, "minutes": round(minutes, 2)}) + "\n")
     if error:
         raise RuntimeError(f"training stopped early ({error}); the model so far is in {final}")
     return final
@@ -279,6 +282,9 @@ def main(argv: list[str] | None = None) -> None:
     args = vars(parser.parse_args(argv))
     if args.pop("stage") == "prepare":
         families = tuple(args.pop("families").split(","))
+        unknown = sorted(set(families) - set(FAMILIES))
+        if unknown:
+            parser.error(f"unknown families {unknown}: choose from {', '.join(FAMILIES)}")
         meta = prepare(args.pop("tokenizer"), Path(args.pop("out")), families=families, **args)
         print(json.dumps(meta))
     else:
