@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from ml.labels import font
+from training.learning_curve import trained_on
 
 SHIPPED_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
                  "tokenizer_config.json", "chat_template.jinja")
@@ -95,12 +96,6 @@ def eval_table(results: dict) -> str:
     return "\n".join(rows)
 
 
-def _trained_on(record: dict) -> str:
-    """training/sft_gpu.py records the GPU it ran on; training/sft.py runs on this project's CPUs."""
-    device = record.get("device")
-    return device if device and device != "cpu" else "a 2-core CPU"
-
-
 def _shown(path: str) -> str:
     """A split's path as the card shows it: relative to the repository when it lies inside."""
     try:
@@ -121,6 +116,7 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
     parameters = sum(t.numel() for t in load_file(str(out / "model.safetensors")).values())
     # The shape as saved (a run continued with --init keeps its parent's shape, not the flags' defaults).
     tiny = json.loads((source / "config.json").read_text())
+    where = trained_on(source)
     lines = [
         f"# {out.name}: the embedded diagram generator",
         "",
@@ -139,7 +135,7 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
         f"- optimiser: AdamW, lr {settings.get('lr') or 2e-3}, cosine schedule, batch {settings['batch_size']}, "
         f"{record['steps']} steps (max {settings['max_steps'] or 'none'}, time budget "
         f"{settings.get('max_minutes', settings.get('minutes'))} min)",
-        f"- wall time: {record['wall_minutes']} min on {_trained_on(record)}"
+        f"- wall time: {record['wall_minutes']} min on {where if where != 'CPU' else 'a 2-core CPU'}"
         + (f", continuing from `{settings['init']}` (the notes give the earlier stages)" if settings.get("init") else ""),
         "- re-create: see the README section \"The models\"",
         "",
