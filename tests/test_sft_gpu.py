@@ -131,3 +131,21 @@ def test_an_unknown_family_is_refused_with_the_choices(tmp_path, capsys):
         main(["prepare", "--out", str(tmp_path / "d"), "--families", "dense,flowcharts"])
     assert "unknown families ['flowcharts']" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_an_error_mid_run_still_saves_the_model_so_far_and_says_so(data, small_model, tmp_path, monkeypatch):
+    import training.sft_gpu as loop
+    real, calls = loop.collate, []
+
+    def collate_that_fails_on_the_third_batch(*args):
+        calls.append(1)
+        if len(calls) == 3 + 1:  # the first call is the opening validation pass (6 examples, one batch)
+            raise MemoryError("out of memory")
+        return real(*args)
+
+    monkeypatch.setattr(loop, "collate", collate_that_fails_on_the_third_batch)
+    with pytest.raises(RuntimeError, match="training stopped early .*MemoryError"):
+        train(LoopSettings(data=str(data), init=str(small_model), out=str(tmp_path / "run"), max_steps=10, batch_size=8))
+    report = json.loads((tmp_path / "run" / "final" / "training.json").read_text())
+    assert report["steps"] == 2 and report["error"] == "MemoryError: out of memory"
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "final").config.num_hidden_layers == 2

@@ -162,56 +162,75 @@ def learning_rate(settings: LoopSettings, progress: float) -> float:
     return settings.lr * (settings.min_lr_ratio + (1 - settings.min_lr_ratio) * cosine)
 
 
-def train(settings: LoopSettings) -> Path:
-    """Train from `init` (optionally grown) on prepared data; returns the final model's folder."""
+def _tensors(data: TokenizedExamples, starts: np.ndarray, index: np.ndarray, pad_id: int, device: str):
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    return [torch.from_numpy(a).to(device, non_blocking=True) for a in collate(data, starts, index, pad_id)]
 
-    from training.grow import grow
-    torch.manual_seed(settings.seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    data_dir, out = Path(settings.data), Path(settings.out)
-    train_set, val_set = TokenizedExamples.load(data_dir, "train"), TokenizedExamples.load(data_dir, "val")
-    tokenizer = AutoTokenizer.from_pretrained(settings.init)
-    model = AutoModelForCausalLM.from_pretrained(settings.init, dtype=torch.float32)
-    if settings.grow > 1:
-        model = grow(model, settings.grow)
-    model.config.use_cache = False
-    model.to(device).train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.95),
-                                  weight_decay=settings.weight_decay, fused=device == "cuda")
-    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda")
-    starts, val_starts = train_set.starts, val_set.starts
-    rng = np.random.default_rng(settings.seed)
-    batches = length_batches(train_set.lengths, settings.batch_size, rng)
 
-    def to_device(arrays):
-        return [torch.from_numpy(a).to(device, non_blocking=True) for a in arrays]
-
-    @torch.no_grad()
-    def val_loss() -> float:
-        model.eval()
-        total, weight = 0.0, 0
-        for i in range(0, len(val_set), settings.batch_size):
-            index = np.arange(i, min(i + settings.batch_size, len(val_set)))
-            ids, mask, labels = to_device(collate(val_set, val_starts, index, tokenizer.pad_token_id))
+def validation_loss(model, data: TokenizedExamples, batch_size: int, pad_id: int, autocast) -> float:
+    """Mean loss per answer token over all of `data`."""
+    import torch
+    model.eval()
+    starts, total, weight = data.starts, 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(data), batch_size):
+            index = np.arange(i, min(i + batch_size, len(data)))
+            ids, mask, labels = _tensors(data, starts, index, pad_id, model.device)
             with autocast:
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             tokens = int((labels[:, 1:] != IGNORE).sum())
             total, weight = total + float(loss) * tokens, weight + tokens
-        model.train()
-        return total / max(weight, 1)
+    model.train()
+    return total / max(weight, 1)
 
+
+def _start_model(settings: LoopSettings, device: str):
+    """The model to train: `init` in fp32 (whatever it was stored in), grown if asked, on `device`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from training.grow import grow
+    model = AutoModelForCausalLM.from_pretrained(settings.init, dtype=torch.float32)
+    if settings.grow > 1:
+        model = grow(model, settings.grow)
+    model.config.use_cache = False
+    return model.to(device).train()
+
+
+def train(settings: LoopSettings) -> Path:
+    """Train from `init` (optionally grown) on prepared data; returns the final model's folder.
+
+    An error mid-run still saves the model so far (and records the error) before it is raised."""
+    import torch
+    from transformers import AutoTokenizer
+    torch.manual_seed(settings.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device_name = torch.cuda.get_device_name() if device == "cuda" else device
+    data_dir, out = Path(settings.data), Path(settings.out)
+    train_set, val_set = TokenizedExamples.load(data_dir, "train"), TokenizedExamples.load(data_dir, "val")
+    tokenizer = AutoTokenizer.from_pretrained(settings.init)
+    pad_id = tokenizer.pad_token_id
+    model = _start_model(settings, device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.95),
+                                  weight_decay=settings.weight_decay, fused=device == "cuda")
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda")
+    starts = train_set.starts
+    batches = length_batches(train_set.lengths, settings.batch_size, np.random.default_rng(settings.seed))
     log.info("%s: %.2f M parameters, %d layers, %d examples, device %s", settings.init, model.num_parameters() / 1e6,
-             model.config.num_hidden_layers, len(train_set), torch.cuda.get_device_name() if device == "cuda" else device)
-    history = [{"step": 0, "minutes": 0.0, "eval_loss": round(val_loss(), 4)}]
-    log.info("%s", history[-1])
+             model.config.num_hidden_layers, len(train_set), device_name)
+
+    def evaluated(step: int, minutes: float) -> dict:
+        entry = {"step": step, "minutes": round(minutes, 2),
+                 "eval_loss": round(validation_loss(model, val_set, settings.batch_size, pad_id, autocast), 4)}
+        log.info("%s", entry)
+        return entry
+
+    history = [evaluated(0, 0.0)]
     began = last_eval = last_log = time.monotonic()
     step, seen, running, error = 0, 0, [], None
     try:
         while True:
-            elapsed = time.monotonic() - began
-            progress = elapsed / (settings.minutes * 60)
+            progress = (time.monotonic() - began) / (settings.minutes * 60)
             if settings.max_steps:
                 progress = max(progress, step / settings.max_steps)
             if progress >= 1:
@@ -220,7 +239,7 @@ def train(settings: LoopSettings) -> Path:
             for group in optimiser.param_groups:
                 group["lr"] = lr
             index = next(batches)
-            ids, mask, labels = to_device(collate(train_set, starts, index, tokenizer.pad_token_id))
+            ids, mask, labels = _tensors(train_set, starts, index, pad_id, device)
             with autocast:
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             loss.backward()
@@ -230,23 +249,21 @@ def train(settings: LoopSettings) -> Path:
             step, seen = step + 1, seen + len(index)
             running.append(loss.detach())
             now = time.monotonic()
-            if now - last_log > 20 or (settings.max_steps and step == settings.max_steps):
+            if now - last_log > 20 or step == settings.max_steps:
                 mean = float(torch.stack(running).mean())
                 log.info("step %d  loss %.4f  lr %.2e  %.1f min  %d examples  %.0f examples/s", step, mean, lr,
                          (now - began) / 60, seen, seen / (now - began))
                 history.append({"step": step, "minutes": round((now - began) / 60, 2), "loss": round(mean, 4)})
                 running, last_log = [], now
             if now - last_eval > settings.eval_seconds:
-                history.append({"step": step, "minutes": round((now - began) / 60, 2), "eval_loss": round(val_loss(), 4)})
-                log.info("%s", history[-1])
+                history.append(evaluated(step, (now - began) / 60))
                 last_eval = now
     except Exception as exc:  # keep what was learned: save, then report the error
         error = f"{type(exc).__name__}: {exc}"
         log.exception("training stopped at step %d; saving what there is", step)
     minutes = (time.monotonic() - began) / 60
     if error is None:
-        history.append({"step": step, "minutes": round(minutes, 2), "eval_loss": round(val_loss(), 4)})
-        log.info("%s", history[-1])
+        history.append(evaluated(step, minutes))
     final = out / "final"
     model.config.use_cache = True
     model.to(dtype=getattr(torch, settings.save_dtype)).save_pretrained(final)
@@ -254,8 +271,7 @@ def train(settings: LoopSettings) -> Path:
     meta = json.loads((data_dir / "meta.json").read_text()) if (data_dir / "meta.json").exists() else {}
     (final / "training.json").write_text(json.dumps({
         "settings": asdict(settings), "data": meta, "examples": len(train_set), "steps": step, "examples_seen": seen,
-        "wall_minutes": round(minutes, 2), "device": torch.cuda.get_device_name() if device == "cuda" else device,
-        "error": error, "log_history": history}, indent=1))
+        "wall_minutes": round(minutes, 2), "device": device_name, "error": error, "log_history": history}, indent=1))
     with (out / "timeline.jsonl").open("a") as f:  # what training/learning_curve.py reads
         f.write(json.dumps({"step": step, "minutes": round(minutes, 2)}) + "\n")
     if error:
