@@ -68,7 +68,7 @@ def test_workers_draw_the_same_examples_as_one_process(data, tmp_path):
 def test_labels_cover_the_answer_and_nothing_else():
     examples = TokenizedExamples(np.arange(10, 19, dtype=np.uint16), np.array([5, 4], dtype=np.int32),
                                  np.array([2, 3], dtype=np.int32))
-    ids, mask, labels = collate(examples, examples.starts, np.array([1, 0]), pad_id=0)
+    ids, mask, labels = collate(examples, np.array([1, 0]), pad_id=0)
     assert ids.tolist() == [[15, 16, 17, 18, 0], [10, 11, 12, 13, 14]]
     assert mask.tolist() == [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]
     assert labels.tolist() == [[IGNORE] * 3 + [18, IGNORE], [IGNORE] * 2 + [12, 13, 14]]
@@ -92,7 +92,7 @@ def test_learning_rate_warms_up_then_decays_to_its_floor():
 
 
 def test_training_grows_the_model_learns_and_saves_it_in_the_asked_dtype(data, small_model, tmp_path):
-    settings = LoopSettings(data=str(data), init=str(small_model), out=str(tmp_path / "run"), grow=2, minutes=5,
+    settings = LoopSettings(data=str(data), init=str(small_model), out=str(tmp_path / "run"), grow=2, max_minutes=5,
                             max_steps=12, batch_size=8, lr=3e-3, warmup=0.1, save_dtype="bfloat16")
     final = train(settings)
     report = json.loads((final / "training.json").read_text())

@@ -25,7 +25,7 @@ $PY -m training.sft_gpu prepare --tokenizer models/tiny-sft --out "$WORK/data" -
     || { tail -30 "$OUT/prepare.log"; exit 1; }
 tail -1 "$OUT/prepare.log"
 
-common=(--data "$WORK/data" --init models/tiny-sft --minutes "$MINUTES" --batch-size "$BATCH" --save-dtype bfloat16)
+common=(--data "$WORK/data" --init models/tiny-sft --max-minutes "$MINUTES" --batch-size "$BATCH" --save-dtype bfloat16)
 $PY -m training.sft_gpu train "${common[@]}" --out "$WORK/a" --lr 6e-4 --seed 1 > "$OUT/a.log" 2>&1 &
 $PY -m training.sft_gpu train "${common[@]}" --out "$WORK/b" --grow 2 --lr 6e-4 --seed 2 > "$OUT/b.log" 2>&1 &
 wait

@@ -134,7 +134,7 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
         "loss on the answer only, answers end with EOS",
         f"- optimiser: AdamW, lr {settings.get('lr') or 2e-3}, cosine schedule, batch {settings['batch_size']}, "
         f"{record['steps']} steps (max {settings['max_steps'] or 'none'}, time budget "
-        f"{settings.get('max_minutes', settings.get('minutes'))} min)",
+        f"{settings['max_minutes']} min)",
         f"- wall time: {record['wall_minutes']} min on {where if where != 'CPU' else 'a 2-core CPU'}"
         + (f", continuing from `{settings['init']}` (the notes give the earlier stages)" if settings.get("init") else ""),
         "- re-create: see the README section \"The models\"",

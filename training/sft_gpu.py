@@ -6,7 +6,7 @@ but neither trl nor datasets, nothing can be installed there, and the minutes sh
 Two stages, so that two models can train side by side on one card from one set of examples:
 
     python -m training.sft_gpu prepare --tokenizer models/tiny-sft --out /tmp/data --examples 1000000 --workers 15
-    python -m training.sft_gpu train --data /tmp/data --init models/tiny-sft --out runs/gpu-a --minutes 6.5
+    python -m training.sft_gpu train --data /tmp/data --init models/tiny-sft --out runs/gpu-a --max-minutes 6.5
     python -m training.sft_gpu train --data /tmp/data --init models/tiny-sft --grow 2 --out runs/gpu-b ...
 
 `prepare` draws training requests in worker processes (one seed each) and tokenizes them exactly
@@ -25,6 +25,7 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ class TokenizedExamples:
     lengths: np.ndarray
     prompt_lengths: np.ndarray
 
-    @property
+    @cached_property
     def starts(self) -> np.ndarray:
         return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
 
@@ -115,7 +116,7 @@ class LoopSettings:
     init: str = "models/tiny-sft"
     out: str = "runs/sft-gpu"
     grow: int = 1                 # deepen the start model this many times (training/grow.py) first
-    minutes: float = 6.0          # wall-time budget; the learning-rate schedule spans it
+    max_minutes: float = 6.0      # wall-time budget; the learning-rate schedule spans it
     max_steps: int = 0            # stop after this many steps as well (0 = only the time budget)
     batch_size: int = 256
     lr: float = 6e-4
@@ -139,9 +140,9 @@ def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
                 yield batches[index]
 
 
-def collate(data: TokenizedExamples, starts: np.ndarray, index: np.ndarray, pad_id: int):
+def collate(data: TokenizedExamples, index: np.ndarray, pad_id: int):
     """(input_ids, attention_mask, labels) as int64 arrays; labels cover the answer only."""
-    width = int(data.lengths[index].max())
+    starts, width = data.starts, int(data.lengths[index].max())
     ids = np.full((len(index), width), pad_id, dtype=np.int64)
     labels = np.full((len(index), width), IGNORE, dtype=np.int64)
     mask = np.zeros((len(index), width), dtype=np.int64)
@@ -162,20 +163,20 @@ def learning_rate(settings: LoopSettings, progress: float) -> float:
     return settings.lr * (settings.min_lr_ratio + (1 - settings.min_lr_ratio) * cosine)
 
 
-def _tensors(data: TokenizedExamples, starts: np.ndarray, index: np.ndarray, pad_id: int, device: str):
+def _tensors(data: TokenizedExamples, index: np.ndarray, pad_id: int, device: str):
     import torch
-    return [torch.from_numpy(a).to(device, non_blocking=True) for a in collate(data, starts, index, pad_id)]
+    return [torch.from_numpy(a).to(device, non_blocking=True) for a in collate(data, index, pad_id)]
 
 
 def validation_loss(model, data: TokenizedExamples, batch_size: int, pad_id: int, autocast) -> float:
     """Mean loss per answer token over all of `data`."""
     import torch
     model.eval()
-    starts, total, weight = data.starts, 0.0, 0
+    total, weight = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(data), batch_size):
             index = np.arange(i, min(i + batch_size, len(data)))
-            ids, mask, labels = _tensors(data, starts, index, pad_id, model.device)
+            ids, mask, labels = _tensors(data, index, pad_id, model.device)
             with autocast:
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             tokens = int((labels[:, 1:] != IGNORE).sum())
@@ -214,7 +215,6 @@ def train(settings: LoopSettings) -> Path:
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.95),
                                   weight_decay=settings.weight_decay, fused=device == "cuda")
     autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda")
-    starts = train_set.starts
     batches = length_batches(train_set.lengths, settings.batch_size, np.random.default_rng(settings.seed))
     log.info("%s: %.2f M parameters, %d layers, %d examples, device %s", settings.init, model.num_parameters() / 1e6,
              model.config.num_hidden_layers, len(train_set), device_name)
@@ -230,7 +230,7 @@ def train(settings: LoopSettings) -> Path:
     step, seen, running, error = 0, 0, [], None
     try:
         while True:
-            progress = (time.monotonic() - began) / (settings.minutes * 60)
+            progress = (time.monotonic() - began) / (settings.max_minutes * 60)
             if settings.max_steps:
                 progress = max(progress, step / settings.max_steps)
             if progress >= 1:
@@ -239,7 +239,7 @@ def train(settings: LoopSettings) -> Path:
             for group in optimiser.param_groups:
                 group["lr"] = lr
             index = next(batches)
-            ids, mask, labels = _tensors(train_set, starts, index, pad_id, device)
+            ids, mask, labels = _tensors(train_set, index, pad_id, device)
             with autocast:
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             loss.backward()
