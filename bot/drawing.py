@@ -76,7 +76,7 @@ class Drawer:
                                   "could be read as a diagram; try rephrasing the request")
             pngs = await asyncio.to_thread(lambda: [c.png() for c in parsed])  # CPU work, off the loop
             ids = await self._store(job, parsed, pngs)
-            shown = parsed[:job.top]
+            shown = result.distinct[:job.top]   # never the same diagram twice
             await self._post(job, shown, ids, pngs, len(result.candidates))
             await self.db.set_request_status(job.request_id, "done")
         except Exception as error:       # noqa: BLE001 - every failure ends as a message, never a dead queue

@@ -157,10 +157,9 @@ def run_generate(args: argparse.Namespace) -> int:
     parsed = len(result.parsed)
     print(f"{parsed}/{len(result.candidates)} candidates parsed in {timings['total_s']:.1f} s "
           f"(generation {timings['generate_s']:.1f} s); results in {out / 'result.json'}")
-    for candidate in result.candidates[:args.top]:
-        if candidate.ok:
-            print(f"  #{candidate.rank}: score {candidate.final:.2f}, {len(candidate.diagram.nodes)} nodes "
-                  f"-> {out / f'candidate-{candidate.rank}.png'}")
+    for candidate in result.distinct[:args.top]:
+        print(f"  #{candidate.rank}: score {candidate.final:.2f}, {len(candidate.diagram.nodes)} nodes "
+              f"-> {out / f'candidate-{candidate.rank}.png'}")
     if not parsed:
         print("no candidate could be read as a diagram; see result.json for the model's text", file=sys.stderr)
         return 1

@@ -36,6 +36,7 @@ OFFSET_X = (SLIDE_WIDTH - SCALE * CANVAS_WIDTH) // 2
 OFFSET_Y = (SLIDE_HEIGHT - SCALE * CANVAS_HEIGHT) // 2
 EMU_PER_POINT = 12700
 FONT = "Arial"                  # LibreOffice substitutes the metric-compatible Liberation Sans
+EAST_ASIAN_FONT = "Malgun Gothic"   # Hangul in PowerPoint and LibreOffice (which substitutes a Korean font)
 LINE_SPACING = 1.15             # as ml.labels / ml.render space label lines
 
 _AUTO_SHAPES = {"rectangle": MSO_SHAPE.RECTANGLE, "round rectangle": MSO_SHAPE.ROUNDED_RECTANGLE,
@@ -62,6 +63,19 @@ def _emu(length: float) -> int:
 
 def _rgb(colour: Colour) -> RGBColor:
     return RGBColor(*(min(max(int(c), 0), 255) for c in colour))
+
+
+def _east_asian_font(run, typeface: str) -> None:
+    """Name the run's East Asian font (<a:ea>), which PowerPoint uses for Hangul; python-pptx sets only Latin."""
+    properties = run._r.get_or_add_rPr()
+    for old in properties.findall(qn("a:ea")):
+        properties.remove(old)
+    ea = properties.makeelement(qn("a:ea"), {"typeface": typeface})
+    latin = properties.find(qn("a:latin"))
+    if latin is not None:
+        latin.addnext(ea)
+    else:
+        properties.append(ea)
 
 
 def _printable(text: str) -> str:
@@ -147,6 +161,7 @@ def _add_label(shape, node: Node) -> None:
         for run in paragraph.runs:
             run.font.size = Emu(int(round(size_pt * EMU_PER_POINT)))
             run.font.name = FONT
+            _east_asian_font(run, EAST_ASIAN_FONT)
             run.font.color.rgb = colour
 
 

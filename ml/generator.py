@@ -36,6 +36,7 @@ class SamplingSettings:
     max_new_tokens: int = 1024
     grammar: bool = True        # grammar-constrained decoding (every candidate parses)
     grammar_top_k: int = 16
+    copy_names: bool = True     # a plan's names are spans of the request, or CNN layer labels (ml.plan)
 
 
 @dataclass
@@ -115,7 +116,7 @@ class LocalGenerator:
     """A transformers model on this machine; one batched, sampled `generate` call per request."""
 
     def __init__(self, settings: GeneratorSettings | None = None):
-        from ml.grammar import token_texts
+        from ml.grammar import token_bytes
         self.settings = settings or GeneratorSettings()
         if self.settings.threads:
             import torch
@@ -124,7 +125,7 @@ class LocalGenerator:
                                                 self.settings.device, self.settings.dtype)
         self.name = Path(self.settings.model).name + (f"+{Path(self.settings.adapter).name}"
                                                       if self.settings.adapter else "")
-        self._texts = token_texts(self.tokenizer)
+        self._pieces = token_bytes(self.tokenizer)
         self._lock = threading.Lock()  # one generate at a time per model
         self.last_timing: dict[str, float] = {}
 
@@ -140,7 +141,8 @@ class LocalGenerator:
         input_ids = torch.tensor([ids], device=device).repeat(n, 1)
         processors = LogitsProcessorList()
         if sampling.grammar:
-            processors.append(NodeListGrammar(self.tokenizer, len(ids), sampling.grammar_top_k, self._texts))
+            processors.append(NodeListGrammar(self.tokenizer, len(ids), sampling.grammar_top_k, self._pieces,
+                                              request if sampling.copy_names else None))
         processors.append(TemperatureLogitsWarper(max(sampling.temperature, 1e-3)))
         processors.append(TopPLogitsWarper(sampling.top_p))
         with self._lock, torch.inference_mode():
@@ -152,7 +154,7 @@ class LocalGenerator:
                 do_sample=True, temperature=1.0, top_p=1.0, top_k=0, use_cache=True,
                 max_new_tokens=max_new_tokens or sampling.max_new_tokens,
                 logits_processor=processors,
-                stopping_criteria=StoppingCriteriaList([ListEndStop(self.tokenizer, len(ids), self._texts)]),
+                stopping_criteria=StoppingCriteriaList([ListEndStop(self.tokenizer, len(ids), self._pieces)]),
                 eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
             )
             elapsed = time.perf_counter() - start

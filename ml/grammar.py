@@ -9,16 +9,20 @@ Checking only the top K keeps the cost to a few hundred regex calls per step.
 The list may be preceded by one comment line, the plan ("# layers: ..." / "# nodes: ..."), which
 the embedded model writes first so that it copies sizes and names instead of counting. When the
 plan is in that form the list is held to it (ml.plan): the planned nodes, in order, no more.
+Given the request, a plan's names are held to spans of it, or to a CNN's layer labels (copy-
+constrained decoding). Token texts are bytes: a Hangul syllable is judged once its three bytes are in.
 """
 
 from __future__ import annotations
+
+import codecs
 
 import regex
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
 from ml.node_syntax import NODE
-from ml.plan import node_patterns, plan_slips
+from ml.plan import node_patterns, plan_slips, strays_from_request
 
 # The text after the last "],\n": some more nodes, possibly the closing of the list.
 TAIL = regex.compile(rf"(?:{NODE},\n)*(?:{NODE}(?:\n\])?)?")
@@ -100,70 +104,124 @@ def _closes(checked: str) -> bool:
     return checked.endswith(LIST_END) and _matches(checked, _tail_start(checked[:-1]), partial=False)
 
 
-def token_texts(tokenizer) -> list[str]:
-    """The text each token id adds when decoded (special tokens map to '')."""
-    special = set(tokenizer.all_special_ids)
-    texts = []
-    for token_id in range(len(tokenizer)):
-        if token_id in special:
-            texts.append("")
+def _byte_level_alphabet() -> dict[str, int]:
+    """GPT-2's byte-level alphabet, character -> byte (what ByteLevel BPE token strings are written in)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    chars, extra = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            chars[chr(byte)] = byte
         else:
-            texts.append(tokenizer.convert_tokens_to_string([tokenizer.convert_ids_to_tokens(token_id)]))
-    return texts
+            chars[chr(256 + extra)] = byte
+            extra += 1
+    return chars
+
+
+def token_bytes(tokenizer) -> list[bytes]:
+    """The bytes each token id adds when decoded (special tokens map to b"").
+
+    Bytes, not text: a Hangul syllable is three byte tokens, and none of them alone is a character.
+    """
+    alphabet = _byte_level_alphabet()
+    special = set(tokenizer.all_special_ids)
+    added = set(tokenizer.added_tokens_decoder)
+    out = []
+    for token_id in range(len(tokenizer)):
+        token = tokenizer.convert_ids_to_tokens(token_id)
+        if token_id in special or token is None:
+            out.append(b"")
+        elif token_id in added:
+            out.append(token.encode("utf-8"))
+        elif all(ch in alphabet for ch in token):
+            out.append(bytes(alphabet[ch] for ch in token))
+        elif regex.fullmatch(r"<0x[0-9A-Fa-f]{2}>", token):   # SentencePiece byte fallback
+            out.append(bytes([int(token[3:5], 16)]))
+        else:
+            out.append(tokenizer.convert_tokens_to_string([token]).encode("utf-8"))
+    return out
+
+
+def split_utf8(data: bytes) -> tuple[str, bytes] | None:
+    """(the whole characters in data, the unfinished one's bytes); None if data cannot be UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        text = decoder.decode(data, final=False)
+    except UnicodeDecodeError:
+        return None
+    return text, decoder.getstate()[0]
 
 
 class NodeListGrammar(LogitsProcessor):
     """Masks every token that would break the node-list grammar (among the top K; see module doc)."""
 
-    def __init__(self, tokenizer, prompt_length: int, top_k: int = 16, texts: list[str] | None = None):
-        self.texts = texts if texts is not None else token_texts(tokenizer)
+    def __init__(self, tokenizer, prompt_length: int, top_k: int = 16, pieces: list[bytes] | None = None,
+                 request: str | None = None):
+        self.pieces = pieces if pieces is not None else token_bytes(tokenizer)
+        self.request = request   # when given, a flowchart plan's names are held to spans of it (ml.plan)
         self.eos = tokenizer.eos_token_id
         self.prompt_length = prompt_length
         self.top_k = top_k
         self._generated: list[str] = []
+        self._pending: list[bytes] = []   # the bytes of a character not yet whole, per row
         self._seen = 0
 
     def _sync(self, input_ids: torch.LongTensor) -> None:
         if not self._generated:
             self._generated = [""] * input_ids.shape[0]
+            self._pending = [b""] * input_ids.shape[0]
             self._seen = self.prompt_length
         for position in range(self._seen, input_ids.shape[1]):
             for row, token_id in enumerate(input_ids[:, position].tolist()):
-                if token_id < len(self.texts):
-                    self._generated[row] += self.texts[token_id]
+                if token_id < len(self.pieces):
+                    split = split_utf8(self._pending[row] + self.pieces[token_id])
+                    text, self._pending[row] = split if split else ("\ufffd", b"")
+                    self._generated[row] += text
         self._seen = input_ids.shape[1]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         self._sync(input_ids)
         mask = torch.full_like(scores, float("-inf"))
-        vocab = min(scores.shape[1], len(self.texts))
+        vocab = min(scores.shape[1], len(self.pieces))
         for row, text in enumerate(self._generated):
-            if _closes(text):
+            if not self._pending[row] and _closes(text):
                 mask[row, self.eos] = 0
                 continue
             candidates = torch.topk(scores[row, :vocab], min(self.top_k, vocab)).indices.tolist()
-            allowed = [t for t in candidates if t != self.eos and self.texts[t]
-                       and extends(text, self.texts[t])]
+            allowed = [t for t in candidates if t != self.eos and self.pieces[t] and self._keeps(row, t)]
             if not allowed:
-                allowed = self._scan(text, vocab)
+                allowed = self._scan(row, vocab)
             mask[row, allowed or [self.eos]] = 0
         return scores + mask
 
-    def _scan(self, text: str, vocab: int) -> list[int]:
+    def _keeps(self, row: int, token: int) -> bool:
+        split = split_utf8(self._pending[row] + self.pieces[token])
+        if split is None:
+            return False
+        addition = split[0]
+        if not addition:   # part of a character: judged once the character is whole
+            return True
+        text = self._generated[row]
+        if not extends(text, addition):
+            return False
+        if self.request is None or _body(text) is not None:
+            return True
+        return not strays_from_request(text + addition, self.request)
+
+    def _scan(self, row: int, vocab: int) -> list[int]:
         """Slow path: every token of the vocabulary that keeps the text valid."""
-        return [t for t in range(vocab) if t != self.eos and self.texts[t] and extends(text, self.texts[t])]
+        return [t for t in range(vocab) if t != self.eos and self.pieces[t] and self._keeps(row, t)]
 
 
 class ListEndStop(StoppingCriteria):
     """Stops each row once its text closes the node list (for decoding without the grammar)."""
 
-    def __init__(self, tokenizer, prompt_length: int, texts: list[str] | None = None):
-        self.texts = texts if texts is not None else token_texts(tokenizer)
+    def __init__(self, tokenizer, prompt_length: int, pieces: list[bytes] | None = None):
+        self.pieces = pieces if pieces is not None else token_bytes(tokenizer)
         self.prompt_length = prompt_length
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
         done = []
         for row in input_ids[:, self.prompt_length:].tolist():
-            tail = "".join(self.texts[t] for t in row[-4:] if t < len(self.texts))
+            tail = b"".join(self.pieces[t] for t in row[-4:] if t < len(self.pieces)).decode("utf-8", "ignore")
             done.append(tail.rstrip().endswith(LIST_END))
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)

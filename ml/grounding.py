@@ -5,7 +5,8 @@ hidden nodes, 1 output node", four samples may draw 2-3-5-1 and four 2-5-3-1. On
 can tell them apart, so the candidate is compared with it directly:
 
 - numbers: the request's numbers (digits and number words), in order, against the diagram's own:
-  its layer sizes from left to right when no node has a label (a dense network), otherwise the
+  its layer sizes from left to right when no node has a label (a dense network; a layer cut
+  short counts as its ellipsis label says, ml/dense.py), otherwise the
   numbers in its labels in list order ("Conv 3x3, 64" gives 3, 3, 64), or else its node count,
   whichever is closer. Similarity is difflib's ratio of the two sequences, so a missing, extra or
   swapped layer lowers it. A request without numbers leaves them out of it.
@@ -26,7 +27,7 @@ import difflib
 import re
 
 from ml.diagram import Diagram
-from ml.geometry import layers_by
+from ml.dense import ellipsis_size, layer_sizes
 
 NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
                 "eleven", "twelve"]
@@ -55,9 +56,9 @@ def _number_similarity(asked: list[int], diagram: Diagram) -> float:
     """1 when the request gives no numbers: then numbers cannot tell candidates apart."""
     if not asked:
         return 1.0
-    labels = [n.label for n in diagram.nodes if n.label]
+    labels = [n.label for n in diagram.nodes if n.label and ellipsis_size(n.label) is None]
     drawn = ([_numbers(_tokens(label)) for label in labels] if labels
-             else [[len(layer)] for layer in layers_by(diagram, "x")])
+             else [[size] for size in layer_sizes(diagram, "x")])
     # Or the number of nodes all told ("draw two nodes", "a pipeline of 3 steps: ...").
     return max(_similarity(asked, [n for part in drawn for n in part]), _similarity(asked, [len(diagram.nodes)]))
 

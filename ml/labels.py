@@ -18,10 +18,24 @@ MIN_FONT_PX = 7
 LEGIBLE_FONT_PX = 10
 
 
-@lru_cache(maxsize=64)
-def font(size: int) -> ImageFont.FreeTypeFont:
-    """Pillow's embedded scalable font: ships with Pillow, so rendering works offline anywhere."""
-    return ImageFont.load_default(size=size)
+def _latin(text: str) -> bool:
+    """Whether Pillow's embedded font (Aileron) has every character: Latin-1 and general punctuation."""
+    return all(ord(ch) <= 0xFF or 0x2000 <= ord(ch) <= 0x206F for ch in text)
+
+
+@lru_cache(maxsize=128)
+def _font(size: int, latin: bool) -> ImageFont.FreeTypeFont:
+    if latin:
+        return ImageFont.load_default(size=size)
+    import pylopdf_fonts_ko
+    return ImageFont.truetype(str(pylopdf_fonts_ko.sans_path()), size)
+
+
+def font(size: int, text: str = "") -> ImageFont.FreeTypeFont:
+    """The font a label is drawn in: Pillow's embedded scalable font, or for Hangul and any other
+    script it lacks, Noto Sans KR (SIL OFL, installed with the package `pylopdf-fonts-ko`, which
+    also covers Latin). Both ship as packages, so rendering works offline anywhere."""
+    return _font(size, _latin(text))
 
 
 @dataclass(frozen=True)
@@ -38,7 +52,7 @@ def _usable_box(node: Node) -> tuple[float, float]:
 
 
 def _width(text: str, size: int) -> float:
-    return font(size).getlength(text)
+    return font(size, text).getlength(text)
 
 
 def _fits(lines: list[str], size: int, box_w: float, box_h: float) -> bool:

@@ -390,17 +390,21 @@ def _checked_targets(node: Node, ids: set[int], warnings: list[str]) -> Node:
 
 # ---------------------------------------------------------------- serializer
 
-def serialize_node(node: Node) -> str:
+def serialize_node(node: Node, label_lead: str = "") -> str:
     fill = ", ".join(str(c) for c in node.fill)
     line = ", ".join(str(c) for c in node.line_colour)
     targets = ", ".join(str(t) for t in node.targets)
     fields = [str(node.id), str(node.x), str(node.y), f'"{node.shape}"', str(node.width),
               str(node.height), f'"{node.line_style}"', f"({fill})", f"({line})", f"[{targets}]"]
     if node.label is not None:
-        fields.append(json.dumps(node.label, ensure_ascii=False))
+        fields.append(json.dumps(label_lead + node.label, ensure_ascii=False))
     return "[" + ", ".join(fields) + "]"
 
 
-def serialize(diagram: Diagram) -> str:
-    """Canonical text: one node per line inside one list; parse(serialize(d)).diagram == d."""
-    return "[\n" + ",\n".join(serialize_node(n) for n in diagram.nodes) + "\n]"
+def serialize(diagram: Diagram, label_lead: str = "") -> str:
+    """Canonical text: one node per line inside one list; parse(serialize(d)).diagram == d.
+
+    The generator writes each label after a space (`label_lead=" "`, see training/tokenizer.py);
+    parsing drops it.
+    """
+    return "[\n" + ",\n".join(serialize_node(n, label_lead) for n in diagram.nodes) + "\n]"

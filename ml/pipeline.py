@@ -51,6 +51,7 @@ class Candidate:
     latent: np.ndarray | None = None       # autoencoder embedding, once the learned scorers ran
     latent_version: str | None = None      # which autoencoder made it
     personal: object | None = None         # ml.scoring.personal.Prediction: source and neighbours
+    repeat_of: int | None = None           # the rank of an earlier candidate that draws the same diagram
 
     @property
     def ok(self) -> bool:
@@ -70,7 +71,7 @@ class Candidate:
                 "nodes": self.diagram.as_lists() if self.diagram else None,
                 "canonical": serialize(self.diagram) if self.diagram else None,
                 "scores": {k: round(v, 4) for k, v in self.scores.items()},
-                "image": image_path, "warnings": self.warnings, "error": self.error,
+                "image": image_path, "warnings": self.warnings, "error": self.error, "repeat_of": self.repeat_of,
                 "personal": ({"source": self.personal.source, "neighbours": self.personal.neighbours}
                              if self.personal is not None else None)}
 
@@ -85,6 +86,11 @@ class Result:
     @property
     def parsed(self) -> list[Candidate]:
         return [c for c in self.candidates if c.ok]
+
+    @property
+    def distinct(self) -> list[Candidate]:
+        """Parsed candidates less repeats, best first: what is worth showing."""
+        return [c for c in self.candidates if c.ok and c.repeat_of is None]
 
 
 def readability_scorer(candidates: list[Candidate]) -> None:
@@ -105,6 +111,31 @@ def check_request(request: str) -> str:
     if len(request) > MAX_REQUEST_CHARS:
         raise RequestError(f"the request is {len(request)} characters long; the limit is {MAX_REQUEST_CHARS}")
     return request
+
+
+def distinct_first(ranked: list[Candidate]) -> list[Candidate]:
+    """The ranking with repeats moved behind every distinct diagram, so the top few shown all differ.
+
+    Samples often repeat one another exactly (same canonical text). A repeat stays in the list
+    (nothing is lost), marked with the rank of the one it repeats (`repeat_of`), but never above a
+    distinct one; `Result.distinct` leaves repeats out.
+    """
+    first: dict[str, Candidate] = {}
+    distinct, repeats = [], []
+    for candidate in ranked:
+        key = serialize(candidate.diagram) if candidate.ok else None
+        if key is not None and key in first:
+            repeats.append((candidate, first[key]))
+            continue
+        if key is not None:
+            first[key] = candidate
+        distinct.append(candidate)
+    ordered = [c for c in distinct if c.ok] + [c for c, _ in repeats] + [c for c in distinct if not c.ok]
+    for rank, candidate in enumerate(ordered, start=1):
+        candidate.rank = rank
+    for candidate, original in repeats:
+        candidate.repeat_of = original.rank
+    return ordered
 
 
 def run(request: str, generator: Generator, n: int = 8, scorers: list[Scorer] | None = None,
@@ -142,6 +173,5 @@ def run(request: str, generator: Generator, n: int = 8, scorers: list[Scorer] | 
     timings["score_s"] = time.perf_counter() - start
     candidates.sort(key=lambda c: (not c.ok, -c.scores.get("grounding", 0.0), -c.scores.get("agreement", 0.0),
                                    -c.final))
-    for rank, candidate in enumerate(candidates, start=1):
-        candidate.rank = rank
+    candidates = distinct_first(candidates)
     return Result(request, getattr(generator, "name", type(generator).__name__), candidates, timings)

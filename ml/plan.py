@@ -2,22 +2,24 @@
 
 A generator trained on plan-first answers writes one comment before the list:
 
-    # layers: [101, 102], [201, 202, 203], [301]            (dense: each layer's node No.s)
+    # layers: [101, 102], [201, 202, 203], [301]            (dense: each layer's node No.s; a
+                                                            #  cut layer's ellipsis node is x00)
     # nodes: [1, "Input 28x28x1"][2, "Conv 3x3, 32"]...     (CNN: No. and label, in drawing order)
     # nodes: [1, "Raw CSV", "data"][2, "Train", "process"]  (flowchart: No., name and kind)
 
 The plan is where the model reads the request; the list after it only has to copy. A small model
 still slips while copying (writes "FC 256" twice after planning "FC 512", "FC 256"), so decoding
 holds the list to its own plan (ml.grammar): the planned node No.s, in order, and no more; the
-targets a dense plan implies; a CNN plan's labels; and every target a planned node.
+targets a dense plan implies; the planned labels and names; and every target a planned node.
 
-A flowchart plan's names are not held in the list: the embedded model's list often mends a name
-its plan got wrong (it reads the request again), so holding names cost more than it saved. What
-holds is that a flowchart plan names each node once (repeats_a_name) and that any plan keeps one
-item form (mixes_item_forms). Two stronger holds were measured on the held-out split and dropped:
-plan names held to words of the request (the model spelled junk names out of request words, and no
-more candidates came out right), and completing the 8 best grounded of 32 sampled plans (74 % top
-of 8 with tiny-v9, against 80 % for 8 plain samples).
+The plan is also where names are copied from the request, and decoding holds them there
+(strays_from_request): a plan's name must be a span of the request, as typed, or one of a CNN's
+normalised layer labels. The list then draws the plan's names, so no label is made up. (The
+open-vocabulary training data, training/names.py and training/tokenizer.py, teaches a model to
+make that copy itself; the hold keeps any model, including one that never learned it, from
+writing a name the user did not.)
+A plan must also name each flowchart node once (repeats_a_name) and keep one item form
+(mixes_item_forms).
 A comment in any other form constrains nothing.
 """
 
@@ -29,6 +31,7 @@ from functools import lru_cache
 
 import regex
 
+from ml.dense import is_ellipsis_id
 from ml.diagram import label_key
 from ml.node_syntax import LABEL, NODE_FIELDS
 
@@ -70,17 +73,18 @@ def _layers(text: str) -> list[PlannedNode] | None:
     if not matches or text.endswith(", "):
         return None
     layers = [tuple(int(i) for i in m.group(1).split(", ")) for m in matches]
-    return [PlannedNode(nid, layers[i + 1] if i + 1 < len(layers) else ())
+    wired = [tuple(nid for nid in layer if not is_ellipsis_id(nid)) for layer in layers]
+    return [PlannedNode(nid, () if is_ellipsis_id(nid) or i + 1 == len(layers) else wired[i + 1])
             for i, layer in enumerate(layers) for nid in layer]
 
 
 def _nodes(text: str) -> list[PlannedNode] | None:
-    """Label-only items (CNN layers) hold their label; name-and-kind items (flowcharts) do not."""
+    """Every item holds its label: a CNN layer's, or a flowchart step's name (its kind is not drawn)."""
     matches = _scan(_ITEM, text)
     if not matches:
         return None
     items = [(int(m.group(1)), _fields(m)) for m in matches]
-    return [PlannedNode(nid, label=fields[0] if len(fields) == 1 else None) for nid, fields in items]
+    return [PlannedNode(nid, label=fields[0]) for nid, fields in items]
 
 
 @lru_cache(maxsize=256)
@@ -124,6 +128,38 @@ def mixes_item_forms(partial_line: str) -> bool:
         return False
     counts = {len(_FIELD.findall(m.group(2))) for m in _ITEM.finditer(partial_line, len(NODES_PREFIX))}
     return len(counts) > 1
+
+
+_PARTIAL_NAME = regex.compile(r'\[\d{1,5}, "((?:[^"\\\n]|\\.)*)$')
+_FIRST_NAMES = regex.compile(rf"\[{_ID}, ({_JSON_STRING})")
+# A CNN plan's normalised layer labels (training.synthetic.cnn_layers): not spans of the request.
+LAYER_LABEL = regex.compile(r"(?:Input \d{1,5}x\d{1,5}(?:x\d{1,5})?|Conv \d{1,2}x\d{1,2}, \d{1,5}|MaxPool 2x2|FC \d{1,5}"
+                            r"|Output \d{1,5})")
+
+
+def _copied(name: str, request: str, whole: bool) -> bool:
+    name = name.strip()
+    return name in request or LAYER_LABEL.fullmatch(name, partial=not whole) is not None
+
+
+def strays_from_request(partial_line: str, request: str) -> bool:
+    """Whether a plan names a node with text that is neither a span of the request nor a layer label.
+
+    A step's or layer's name is the user's text (training writes it verbatim), so a name that is
+    not a piece of the request is made up or misspelt; a CNN plan's normalised labels ("Conv 3x3,
+    32", "MaxPool 2x2") are the one exception. A copy keeps the request's case. A dense plan names
+    nothing.
+    """
+    if not partial_line.startswith(NODES_PREFIX):
+        return False
+    try:
+        names = [json.loads(m.group(1)) for m in _FIRST_NAMES.finditer(partial_line, len(NODES_PREFIX))]
+    except ValueError:
+        return True
+    if any(not _copied(name, request, whole=True) for name in names):
+        return True
+    unfinished = _PARTIAL_NAME.search(partial_line, len(NODES_PREFIX))
+    return unfinished is not None and not _copied(unfinished.group(1).replace('\\"', '"'), request, whole=False)
 
 
 def plan_slips(partial_line: str) -> bool:

@@ -78,7 +78,7 @@ def _draw_label(draw: ImageDraw.ImageDraw, node: Node, scale: float) -> None:
     top = node.y * scale - line_height * len(layout.lines) / 2
     for i, line in enumerate(layout.lines):
         centre = (node.x * scale, top + line_height * (i + 0.5))
-        draw.text(centre, line, fill=text_colour(node.fill), font=font(size), anchor="mm")
+        draw.text(centre, line, fill=text_colour(node.fill), font=font(size, line), anchor="mm")
 
 
 def render(diagram: Diagram, scale: float = 1.0, supersample: int = 2) -> Image.Image:

@@ -10,6 +10,10 @@ from ml.labels import layout_label, text_colour
 from ml.render import DASH, GAP, LINE_WIDTH, drawable
 
 
+# The viewer's fonts draw the text: a sans-serif for Latin, then common Korean ones for Hangul.
+FONT_FAMILY = "Arial, 'Noto Sans KR', 'Malgun Gothic', 'Apple SD Gothic Neo', sans-serif"
+
+
 def _rgb(colour: Colour) -> str:
     return "rgb({},{},{})".format(*colour)
 
@@ -26,7 +30,7 @@ def _num(value: float) -> str:
 def render_svg(diagram: Diagram) -> str:
     diagram = drawable(diagram)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{CANVAS_WIDTH}" height="{CANVAS_HEIGHT}" '
-             f'viewBox="0 0 {CANVAS_WIDTH} {CANVAS_HEIGHT}" font-family="sans-serif">',
+             f'viewBox="0 0 {CANVAS_WIDTH} {CANVAS_HEIGHT}" font-family="{FONT_FAMILY}">',
              f'<rect width="100%" height="100%" fill="{_rgb(BACKGROUND)}"/>']
     for edge in diagram.edges():
         start, end = edge_endpoints(edge.source, edge.target)

@@ -10,7 +10,7 @@ import torch
 
 from ml.diagram import Diagram, Node
 from ml.grammar import (LIST_END, ListEndStop, NodeListGrammar, extends, is_complete, is_valid_prefix,
-                        token_texts)
+                        token_bytes, split_utf8)
 from ml.parser import parse, serialize
 from ml.prompt import prompt_ids, user_message
 from training.synthetic import generate
@@ -33,8 +33,14 @@ def tokenizer():
 
 
 @pytest.fixture(scope="module")
-def texts(tokenizer):
-    return token_texts(tokenizer)
+def pieces(tokenizer):
+    return token_bytes(tokenizer)
+
+
+@pytest.fixture(scope="module")
+def texts(pieces):
+    """Each token as text, for the tests that only meet whole characters."""
+    return [piece.decode("utf-8", "replace") for piece in pieces]
 
 
 def _labelled(*labels: str) -> str:
@@ -206,13 +212,22 @@ def test_extends_from_nothing():
 
 # ---------------------------------------------------------------- token_texts
 
-def test_token_texts_rebuild_answers(tokenizer, texts, examples):
-    assert len(texts) == len(tokenizer)
-    assert texts[tokenizer.eos_token_id] == ""
-    assert texts[tokenizer.pad_token_id] == ""
-    for example in examples[:10]:
+def test_token_bytes_rebuild_answers_in_any_script(tokenizer, pieces, examples):
+    assert len(pieces) == len(tokenizer)
+    assert pieces[tokenizer.eos_token_id] == b""
+    assert pieces[tokenizer.pad_token_id] == b""
+    korean = [e for e in examples if any("\uac00" <= ch <= "\ud7a3" for ch in e.answer)]
+    assert korean, "the examples should include Korean names"
+    for example in examples[:10] + korean[:10]:
         ids = tokenizer(example.answer, add_special_tokens=False)["input_ids"]
-        assert "".join(texts[i] for i in ids) == example.answer
+        assert b"".join(pieces[i] for i in ids).decode("utf-8") == example.answer
+
+
+def test_split_utf8_holds_back_an_unfinished_character():
+    whole, rest = split_utf8("가".encode()[:2])
+    assert (whole, rest) == ("", "가".encode()[:2])
+    assert split_utf8("ab가".encode()) == ("ab가", b"")
+    assert split_utf8(b"\xff") is None
 
 
 # ---------------------------------------------------------------- NodeListGrammar
@@ -229,7 +244,7 @@ def _invalid_after(text: str, texts: list[str], exclude: set[int]) -> int:
     raise AssertionError("no invalid token found")
 
 
-def test_grammar_masks_an_invalid_top_token(tokenizer, texts, examples):
+def test_grammar_masks_an_invalid_top_token(tokenizer, texts, pieces, examples):
     answer = examples[0].answer
     prompt = prompt_ids(tokenizer, examples[0].request)
     ids = _ids(tokenizer, answer)
@@ -240,7 +255,7 @@ def test_grammar_masks_an_invalid_top_token(tokenizer, texts, examples):
         scores = torch.zeros(1, len(texts))
         scores[0, invalid] = 10.0
         scores[0, valid] = 5.0
-        processor = NodeListGrammar(tokenizer, len(prompt), top_k=8, texts=texts)
+        processor = NodeListGrammar(tokenizer, len(prompt), top_k=8, pieces=pieces)
         out = processor(torch.tensor([prompt + ids[:cut]]), scores.clone())
         assert out[0, invalid] == float("-inf")
         assert torch.isfinite(out[0, valid]) and out[0, valid] == 5.0
@@ -249,30 +264,30 @@ def test_grammar_masks_an_invalid_top_token(tokenizer, texts, examples):
             assert is_valid_prefix(text + texts[token_id]), texts[token_id]
 
 
-def test_grammar_falls_back_to_a_scan_when_the_top_k_are_all_invalid(tokenizer, texts):
+def test_grammar_falls_back_to_a_scan_when_the_top_k_are_all_invalid(tokenizer, texts, pieces):
     prompt = prompt_ids(tokenizer, "an MLP: 2 -> 1")
     scores = torch.zeros(1, len(texts))
     head = _ids(tokenizer, "[\n")
     bad = [t for t in range(len(texts)) if texts[t] and not is_valid_prefix(texts[t])][:4]
     scores[0, bad] = 10.0
     scores[0, head[0]] = -5.0
-    out = NodeListGrammar(tokenizer, len(prompt), top_k=4, texts=texts)(torch.tensor([prompt]), scores)
+    out = NodeListGrammar(tokenizer, len(prompt), top_k=4, pieces=pieces)(torch.tensor([prompt]), scores)
     assert all(out[0, t] == float("-inf") for t in bad)
     assert torch.isfinite(out[0, head[0]])
 
 
-def test_grammar_allows_only_eos_once_complete(tokenizer, texts, examples):
+def test_grammar_allows_only_eos_once_complete(tokenizer, texts, pieces, examples):
     example = examples[1]
     prompt = prompt_ids(tokenizer, example.request)
     ids = _ids(tokenizer, example.answer)
     scores = torch.randn(1, len(texts))
     scores[0, ids[0]] = 50.0  # even a strongly preferred token is masked
-    out = NodeListGrammar(tokenizer, len(prompt), texts=texts)(torch.tensor([prompt + ids]), scores.clone())
+    out = NodeListGrammar(tokenizer, len(prompt), pieces=pieces)(torch.tensor([prompt + ids]), scores.clone())
     finite = torch.isfinite(out[0]).nonzero().flatten().tolist()
     assert finite == [tokenizer.eos_token_id]
 
 
-def test_grammar_rows_are_independent_and_extra_vocab_is_masked(tokenizer, texts, examples):
+def test_grammar_rows_are_independent_and_extra_vocab_is_masked(tokenizer, texts, pieces, examples):
     ordered = sorted((_ids(tokenizer, e.answer) for e in examples), key=len)
     ids_a, ids_b = ordered[0], ordered[-1]
     assert len(ids_a) < len(ids_b)
@@ -280,19 +295,19 @@ def test_grammar_rows_are_independent_and_extra_vocab_is_masked(tokenizer, texts
     rows = torch.tensor([prompt + ids_a, prompt + ids_b[:len(ids_a)]])  # row 0 done, row 1 mid-way
     scores = torch.zeros(2, len(texts) + 7)  # a model may pad its vocabulary
     scores[:, ids_b[len(ids_a)]] = 3.0
-    out = NodeListGrammar(tokenizer, len(prompt), texts=texts)(rows, scores)
+    out = NodeListGrammar(tokenizer, len(prompt), pieces=pieces)(rows, scores)
     assert torch.isfinite(out[0]).nonzero().flatten().tolist() == [tokenizer.eos_token_id]
     assert torch.isfinite(out[1, ids_b[len(ids_a)]])
     assert out[1, tokenizer.eos_token_id] == float("-inf")
     assert torch.isinf(out[:, len(texts):]).all()
 
 
-def test_grammar_steers_greedy_decoding_to_the_answer(tokenizer, texts, examples):
+def test_grammar_steers_greedy_decoding_to_the_answer(tokenizer, texts, pieces, examples):
     """Step by step, the worst token scores highest and the right one second: decoding still yields the answer."""
     example = min(examples, key=lambda e: len(e.answer))
     prompt = prompt_ids(tokenizer, example.request)
     target = _ids(tokenizer, example.answer)
-    processor = NodeListGrammar(tokenizer, len(prompt), top_k=8, texts=texts)
+    processor = NodeListGrammar(tokenizer, len(prompt), top_k=8, pieces=pieces)
     generated: list[int] = []
     for step in range(len(target) + 1):
         text = "".join(texts[i] for i in generated)
@@ -312,16 +327,16 @@ def test_grammar_steers_greedy_decoding_to_the_answer(tokenizer, texts, examples
 
 # ---------------------------------------------------------------- ListEndStop
 
-def test_list_end_stop(tokenizer, texts, examples):
+def test_list_end_stop(tokenizer, texts, pieces, examples):
     prompt = prompt_ids(tokenizer, "stop")
     ids = _ids(tokenizer, examples[0].answer)
-    stop = ListEndStop(tokenizer, len(prompt), texts=texts)
+    stop = ListEndStop(tokenizer, len(prompt), pieces=pieces)
     rows = torch.tensor([prompt + ids, prompt + ids[:-1] + [tokenizer.pad_token_id]])
     assert stop(rows, None).tolist() == [True, False]
     assert stop(torch.tensor([prompt + ids[:3]]), None).tolist() == [False]
     # Nothing of the prompt counts, even if the prompt itself ended with the list end.
     tail_prompt = prompt + _ids(tokenizer, examples[0].answer[-8:])
-    assert ListEndStop(tokenizer, len(tail_prompt), texts=texts)(torch.tensor([tail_prompt]), None).tolist() == [False]
+    assert ListEndStop(tokenizer, len(tail_prompt), pieces=pieces)(torch.tensor([tail_prompt]), None).tolist() == [False]
 
 
 def test_list_end_stop_without_precomputed_texts(tokenizer, examples):
@@ -329,3 +344,19 @@ def test_list_end_stop_without_precomputed_texts(tokenizer, examples):
     ids = _ids(tokenizer, examples[3].answer)
     stop = ListEndStop(tokenizer, len(prompt))
     assert stop(torch.tensor([prompt + ids]), None).tolist() == [True]
+
+
+def test_grammar_holds_a_korean_name_to_the_request_byte_by_byte(tokenizer, pieces):
+    # A Hangul syllable is three byte tokens; the grammar judges it once it is whole.
+    request = "로그 수집 → 정제 → 모델 학습"
+    prompt = _ids(tokenizer, "x")
+    partial = _ids(tokenizer, '# nodes: [1, " 로그 수집", "data"][2, " 정')
+    grammar = NodeListGrammar(tokenizer, len(prompt), top_k=len(pieces), pieces=pieces, request=request)
+    scores = torch.zeros(1, len(pieces))
+    out = grammar(torch.tensor([prompt + partial]), scores)
+    allowed = {t for t in range(len(pieces)) if out[0, t] == 0}
+    whole = {t for t in allowed if split_utf8(pieces[t]) and split_utf8(pieces[t])[0]}
+    assert whole, "some token must go on"
+    assert grammar._generated[0].endswith("정")
+    texts = {split_utf8(pieces[t])[0] for t in whole}
+    assert "제" in texts and "x" not in texts and "규" not in texts

@@ -40,19 +40,22 @@ LAYER_CONFIGS = [[2, 3, 1], [4, 8, 8, 2], [10, 12, 3], [1, 1], [3, 5, 5, 5, 2], 
 def test_dense_network_structure(layers):
     d = dense_network(layers)
     assert_valid(d)
-    assert len(d.nodes) == sum(layers)
+    drawn = [n if n <= 10 else 6 for n in layers]   # a layer of 12 is drawn as 5 neurons and an ellipsis
+    assert len(d.nodes) == sum(drawn)
     # Layers are columns: count the nodes per x, left to right.
     by_x = Counter(n.x for n in d.nodes)
-    assert [by_x[x] for x in sorted(by_x)] == layers
+    assert [by_x[x] for x in sorted(by_x)] == drawn
     columns = sorted(by_x)
     layer_of = {n.id: columns.index(n.x) for n in d.nodes}
-    members = [{n.id for n in d.nodes if layer_of[n.id] == i} for i in range(len(layers))]
-    for n in d.nodes:
+    neurons = [n for n in d.nodes if n.label is None]
+    members = [{n.id for n in neurons if layer_of[n.id] == i} for i in range(len(layers))]
+    for n in neurons:
         li = layer_of[n.id]
         expected = members[li + 1] if li + 1 < len(layers) else set()
         assert set(n.targets) == expected, n
         assert n.shape == "circle"
-    assert len(list(d.edges())) == sum(a * b for a, b in zip(layers, layers[1:]))
+    shown = [len(m) for m in members]
+    assert len(list(d.edges())) == sum(a * b for a, b in zip(shown, shown[1:]))
 
 
 @pytest.mark.parametrize("layers", LAYER_CONFIGS, ids=str)
@@ -216,3 +219,16 @@ def test_flowchart_16_step_chain_does_not_overlap():
     steps = [Step(f"Step {i}", ("data", "process", "function", "model")[i % 4], (i + 1,) if i < 15 else ())
              for i in range(16)]
     assert readability(flowchart(steps)).metrics["node_overlap"] == 1.0
+
+
+def test_a_layer_too_large_to_draw_keeps_five_neurons_and_an_ellipsis_with_its_size():
+    d = dense_network([3, 784, 2])
+    middle = sorted((n for n in d.nodes if 200 <= n.id < 300), key=lambda n: n.y)
+    assert [n.id for n in middle] == [201, 202, 203, 200, 204, 205]
+    ellipsis = middle[3]
+    assert ellipsis.label == "\u2026 784" and ellipsis.targets == ()
+    assert all(n.shape == "circle" and n.label is None for n in middle if n is not ellipsis)
+    # Every drawn neuron is wired to every drawn neuron of the next layer, never to the ellipsis.
+    inputs = [n for n in d.nodes if n.id < 200]
+    assert all(n.targets == (201, 202, 203, 204, 205) for n in inputs)
+    assert all(n.targets == (301, 302) for n in middle if n is not ellipsis)

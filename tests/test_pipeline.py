@@ -131,4 +131,19 @@ def test_agreement_decides_when_grounding_ties():
     result = run("a deep learning model", FixedTexts(texts), n=5)
     assert len({c.scores["grounding"] for c in result.candidates}) == 1
     assert _top_layer_sizes(result) == [2, 5, 3, 1]
-    assert [c.scores["agreement"] for c in result.candidates] == [0.6, 0.6, 0.6, 0.4, 0.4]
+    # The two distinct drawings first (majority ahead), then their repeats.
+    assert [c.scores["agreement"] for c in result.candidates] == [0.6, 0.4, 0.6, 0.6, 0.4]
+
+
+def test_repeated_samples_never_push_a_distinct_diagram_out_of_the_top_three():
+    # Three identical samples of the best diagram and two others: the top three must be three different drawings.
+    texts = _dense_texts([2, 3, 5, 1], [2, 3, 5, 1], [2, 3, 5, 1], [2, 3, 4, 1], [2, 5, 3, 1])
+    result = run(SPLIT_REQUEST, FixedTexts(texts), n=5)
+    top = [serialize(c.diagram) for c in result.candidates[:3]]
+    assert len(set(top)) == 3
+    assert _top_layer_sizes(result) == [2, 3, 5, 1]
+    repeats = result.candidates[3:]
+    assert all(serialize(c.diagram) == top[0] for c in repeats)
+    assert all(c.repeat_of == 1 for c in repeats)
+    assert [c.rank for c in result.candidates] == [1, 2, 3, 4, 5]
+    assert [c.rank for c in result.distinct] == [1, 2, 3]

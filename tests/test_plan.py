@@ -6,7 +6,8 @@ import pytest
 
 from ml.grammar import is_complete, is_valid_prefix
 from ml.parser import parse
-from ml.plan import PlannedNode, mixes_item_forms, node_patterns, plan_slips, read_plan, repeats_a_name
+from ml.plan import (PlannedNode, mixes_item_forms, node_patterns, plan_slips, read_plan, repeats_a_name,
+                     strays_from_request)
 from training.synthetic import generate, plan_line
 
 
@@ -29,12 +30,12 @@ def test_a_dense_plan_gives_ids_in_order_and_the_next_layer_as_targets():
     assert all(n.label is None for n in plan)
 
 
-def test_a_cnn_plan_holds_labels_and_a_flowchart_plan_does_not():
+def test_a_plan_holds_a_cnns_labels_and_a_flowcharts_names():
     cnn = read_plan('# nodes: [1, "Input 28x28x1"][2, "Conv 3x3, 32"][3, "Output 10"]')
     assert cnn == (PlannedNode(1, label="Input 28x28x1"), PlannedNode(2, label="Conv 3x3, 32"),
                    PlannedNode(3, label="Output 10"))
     flow = read_plan('# nodes: [1, "Raw CSV", "data"][2, "Train", "process"]')
-    assert flow == (PlannedNode(1), PlannedNode(2))
+    assert flow == (PlannedNode(1, label="Raw CSV"), PlannedNode(2, label="Train"))
 
 
 def test_escaped_labels_are_read_as_json():
@@ -65,7 +66,7 @@ def test_plans_written_for_training_read_back(examples):
         if family == "dense":
             assert [p.targets for p in plan] == [n.targets for n in nodes]
         if family == "cnn":
-            assert [p.label for p in plan] == [n.label for n in nodes]
+            assert [p.label.strip() for p in plan] == [n.label for n in nodes]   # written after a space
 
 
 def test_a_flowchart_plan_may_not_name_a_node_twice():
@@ -121,12 +122,13 @@ def test_the_list_draws_exactly_the_planned_nodes_no_fewer_no_more():
     assert is_complete(f"# my own notes\n[\n{one},\n{three}\n]")
 
 
-def test_flowchart_names_are_free_but_targets_must_be_planned_nodes():
+def test_flowchart_nodes_draw_the_planned_names_and_target_planned_nodes():
     plan = '# nodes: [1, "Raw CSV", "data"][2, "Train", "process"]'
     node = '[1, 100, 300, "rectangle", 80, 40, "solid arrow", (255, 255, 255), (0, 0, 0), {targets}, "{name}"]'
     last = '[2, 300, 300, "rectangle", 80, 40, "solid arrow", (255, 255, 255), (0, 0, 0), [], "Train"]'
+    assert is_complete(f"{plan}\n[\n" + node.format(targets="[2]", name="Raw CSV") + f",\n{last}\n]")
     renamed = node.format(targets="[2]", name="Logs")
-    assert is_complete(f"{plan}\n[\n{renamed},\n{last}\n]")
+    assert not is_complete(f"{plan}\n[\n{renamed},\n{last}\n]")
     assert not is_valid_prefix(f"{plan}\n[\n" + node.format(targets="[7]", name="Raw CSV"))
 
 
@@ -138,8 +140,9 @@ def test_a_flowchart_plan_naming_a_node_twice_is_cut_at_the_repeat():
 
 def test_whole_texts_are_judged_like_token_by_token_decoding():
     """is_valid_prefix / is_complete apply the plan's once-only names too, not only extends()."""
-    node = '[{i}, {x}, 300, "rectangle", 80, 40, "solid arrow", (255, 255, 255), (0, 0, 0), [{t}], "Tune"]'
-    body = "[\n" + node.format(i=1, x=100, t=2) + ",\n" + node.format(i=2, x=300, t="") + "\n]"
+    node = '[{i}, {x}, 300, "rectangle", 80, 40, "solid arrow", (255, 255, 255), (0, 0, 0), [{t}], "{name}"]'
+    body = ("[\n" + node.format(i=1, x=100, t=2, name="Tune") + ",\n" + node.format(i=2, x=300, t="", name="Train")
+            + "\n]")
     assert is_complete('# nodes: [1, "Tune", "process"][2, "Train", "process"]\n' + body)
     twice = '# nodes: [1, "Tune", "process"][2, "Tune", "process"]\n' + body
     assert not is_complete(twice) and not is_valid_prefix(twice)
@@ -150,3 +153,24 @@ def test_plan_items_keep_one_form():
     assert plan_slips('# nodes: [1, "Conv 3x3, 32"][2, "Tune", "process"]')
     assert not plan_slips('# nodes: [1, "Train", "process"][2, "Tune", "process"][3, "Tu')
     assert not is_valid_prefix('# nodes: [1, "Train", "process"][2, "model"]\n')
+
+
+# ---------------------------------------------------------------- names held to the request
+
+REQUEST = "Pipeline: scrape web pages, strip HTML -> 로그 수집"
+
+
+@pytest.mark.parametrize("line, strays", [
+    ('# nodes: [1, " scrape web pages", "data"][2, " str', False),     # on its way to a span
+    ('# nodes: [1, " scrape web pages", "data"][2, " stx', True),      # no span goes on like this
+    ('# nodes: [1, " scrape web pages", "data"][2, " Join", "function"]', True),   # made up
+    ('# nodes: [1, " scrape web pages", "data"][2, " 로그 수', False),  # Hangul spans
+    ('# nodes: [1, " Scrape Web Pages", "data"]', True),                # a copy keeps the request's case
+    ('# nodes: [1, " frames', True),                                   # the first name is held too
+    ('# nodes: [1, " Conv 3x3, 3', False),                             # a CNN plan's normalised labels
+    ('# nodes: [1, " Input 28x28x1"][2, " MaxPool 2x2"][3, " Output 10"]', False),
+    ('# nodes: [1, " Conv 3x3, 32"][2, " Dropout', True),
+    ('# layers: [101, 102], [201]', False),                            # dense plans name nothing
+])
+def test_plan_names_must_be_spans_of_the_request_or_layer_labels(line, strays):
+    assert strays_from_request(line, REQUEST) is strays

@@ -96,7 +96,7 @@ def test_kept_checkpoints_map_to_training_minutes_and_a_learning_curve(toy_data,
     assert [p["step"] for p in after["points"]] == [8, 16, 24]
     assert after["points"][:2] == curve["points"] and after["runs"] == [str(out), str(stage)]
 
-    card = write_card(final, tmp_path / "card", None, curve=curve).read_text()
+    card = write_card(final, tmp_path / "card", [], curve=curve).read_text()
     assert (tmp_path / "card" / "learning_curve.png").exists()
     assert "## Learning curve" in card and "| 8 |" in card and "| 16 |" in card
 

@@ -111,7 +111,7 @@ def test_a_run_that_keeps_only_its_final_model_feeds_the_learning_curve_and_the_
     final = train(LoopSettings(data=str(data), init=str(small_model), out=str(run), max_steps=3, batch_size=4))
     assert checkpoints(run) == [(3, final)]
     assert list(minutes_by_step(run)) == [3] and trained_on(final) == "CPU"
-    card = write_card(final, tmp_path / "card", evaluation=None).read_text()
+    card = write_card(final, tmp_path / "card", []).read_text()
     assert "3 steps (max 3" in card and "on a 2-core CPU" in card and "30 synthetic training examples" in card
     assert (tmp_path / "card" / "loss_curve.png").exists()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ml.diagram import Diagram, Node
-from ml.grammar import token_texts
+from ml.grammar import token_bytes
 from ml.parser import serialize
 from ml.prompt import FIXED_SENTENCES, answer_ids, chat, prompt_ids, user_message
 from training.synthetic import generate
@@ -139,36 +139,48 @@ def test_answer_ids_end_with_eos(tokenizer, held_out):
 
 
 def test_no_token_spans_two_fields(tokenizer, held_out):
-    texts = token_texts(tokenizer)
+    all_pieces = token_bytes(tokenizer)
     for example in held_out:
         answer = example.answer
-        pieces = [texts[i] for i in _encode(tokenizer, answer)]
-        assert "".join(pieces) == answer
+        pieces = [all_pieces[i] for i in _encode(tokenizer, answer)]
+        assert b"".join(pieces).decode("utf-8") == answer
         for piece in pieces:
-            assert "],\n[" not in piece and "\n[" not in piece, repr(piece)
-            assert '", "' not in piece and "), (" not in piece and "], " not in piece, repr(piece)
+            assert b"],\n[" not in piece and b"\n[" not in piece, repr(piece)
+            assert b'", "' not in piece and b"), (" not in piece and b"], " not in piece, repr(piece)
         boundaries, offset = {0}, 0
         for piece in pieces:
             offset += len(piece)
             boundaries.add(offset)
-        # The plan line comes first; the node list starts on a token boundary after it.
+        # The plan line comes first; the node list starts on a token boundary after it (offsets in bytes).
         plan_end = answer.index("\n") + 1
-        starts = {plan_end + start for start in _field_starts(answer[plan_end:])}
+        body = answer[plan_end:]
+        starts = {len(answer[:plan_end + start].encode()) for start in _field_starts(body)}
         assert len(starts) >= 11 * answer[plan_end:].count("\n[")
         missing = sorted(starts - boundaries)
         assert not missing, [answer[m - 5:m + 5] for m in missing[:5]]
 
 
 def test_no_token_crosses_the_prompt_answer_boundary(tokenizer, held_out):
-    texts = token_texts(tokenizer)
+    texts = token_bytes(tokenizer)
     assistant_id = tokenizer.convert_tokens_to_ids(ASSISTANT)
     for example in held_out[:30]:
         prompt = prompt_ids(tokenizer, example.request)
         answer = answer_ids(tokenizer, example.answer)
         assert prompt[-1] == assistant_id
         # The answer's first token starts the plan line; nothing of the prompt leaks into it.
-        assert "".join(texts[i] for i in answer[:-1]) == example.answer
-        assert texts[answer[0]] == "#"
+        assert b"".join(texts[i] for i in answer[:-1]).decode("utf-8") == example.answer
+        assert texts[answer[0]] == b"#"
+
+
+@pytest.mark.parametrize("name", ["strip HTML", "train a BPE tokenizer", "로그 수집", "Xzq-7 kvp 3D", "모델 학습 v2"])
+def test_a_name_has_the_same_token_ids_in_the_request_and_in_the_answer(tokenizer, name):
+    # What lets the model copy a name it never saw: the answer writes it (after a space) with the prompt's ids.
+    request_ids = _encode(tokenizer, f"Pipeline: {name} -> deploy")
+    answer_ids_ = _encode(tokenizer, f'# nodes: [1, " {name}", "process"]')
+    name_ids = _encode(tokenizer, f" {name}")
+    def contains(ids, part):
+        return any(ids[i:i + len(part)] == part for i in range(len(ids) - len(part) + 1))
+    assert contains(request_ids, name_ids) and contains(answer_ids_, name_ids)
 
 
 def test_chat_template_renders_roles(tokenizer):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ml.dense import ID_STRIDE, MAX_FULL_LAYER, ellipsis_label, is_ellipsis_id
 from ml.diagram import CANVAS_HEIGHT, CANVAS_WIDTH, Colour, Diagram, Node
 
 MARGIN_X = 80
 MARGIN_Y = 50
-ID_STRIDE = 100
 DARK = (40, 40, 40)
 
 
@@ -47,29 +47,53 @@ def _columns(count: int) -> list[float]:
     return [MARGIN_X + i * step for i in range(count)]
 
 
+SHOWN_TOP, SHOWN_BOTTOM = 3, 2   # the neurons kept of a layer too large to draw (ml.dense)
+WHITE = (255, 255, 255)
+
+
 def dense_ids(layers: list[int]) -> list[list[int]]:
-    """Node No. of each neuron, per layer: 100 * layer + position (101, 102, ... then 201, ...).
+    """Node No. of each drawn node, per layer, top to bottom: 100 * layer + position (101, 102, ... 201, ...).
 
     A layer's target list then depends only on the next layer's index and size, never on a
-    running total of earlier layers, which is what a small generator kept getting wrong.
+    running total of earlier layers, which is what a small generator kept getting wrong. A layer
+    of more than MAX_FULL_LAYER neurons is drawn as its first three, an ellipsis node numbered
+    100 * layer (100, 200, ...) and two more: [101, 102, 103, 100, 104, 105].
     """
-    return [[ID_STRIDE * (li + 1) + i + 1 for i in range(count)] for li, count in enumerate(layers)]
+    ids = []
+    for li, count in enumerate(layers):
+        base = ID_STRIDE * (li + 1)
+        if count > MAX_FULL_LAYER:
+            shown = [base + i + 1 for i in range(SHOWN_TOP + SHOWN_BOTTOM)]
+            ids.append(shown[:SHOWN_TOP] + [base] + shown[SHOWN_TOP:])
+        else:
+            ids.append([base + i + 1 for i in range(count)])
+    return ids
 
 
 def dense_network(layers: list[int], palette: Palette = Palette(), style: str = "solid arrow") -> Diagram:
-    """One circle per neuron, each neuron wired to every neuron of the next layer."""
+    """One circle per neuron, each neuron wired to every neuron of the next layer.
+
+    A layer too large to draw (more than MAX_FULL_LAYER) keeps five neurons and, between them, an
+    unframed box labelled with an ellipsis and the layer's size; the box has no edges.
+    """
     xs = _columns(len(layers))
-    tallest = max(layers)
+    ids = dense_ids(layers)
+    tallest = max(len(column) for column in ids)
     step_y = min(90.0, (CANVAS_HEIGHT - 2 * MARGIN_Y) / max(tallest - 1, 1))
     step_x = xs[1] - xs[0] if len(xs) > 1 else CANVAS_WIDTH
     size = int(max(10, min(60, step_y * 0.6, step_x * 0.3)))
-    ids = dense_ids(layers)
+    neurons = [[nid for nid in column if not is_ellipsis_id(nid)] for column in ids]
     nodes = []
-    for li, (count, x) in enumerate(zip(layers, xs)):
+    for li, (column, x) in enumerate(zip(ids, xs)):
         fill = palette.input if li == 0 else palette.output if li == len(layers) - 1 else palette.hidden
-        targets = tuple(ids[li + 1]) if li + 1 < len(layers) else ()
-        for nid, y in zip(ids[li], _centred(count, CANVAS_HEIGHT / 2, step_y)):
-            nodes.append(Node(nid, round(x), round(y), "circle", size, size, style, fill, palette.line, targets))
+        targets = tuple(neurons[li + 1]) if li + 1 < len(layers) else ()
+        for nid, y in zip(column, _centred(len(column), CANVAS_HEIGHT / 2, step_y)):
+            if is_ellipsis_id(nid):
+                width = int(min(step_x * 0.6, max(size * 1.8, 44)))
+                nodes.append(Node(nid, round(x), round(y), "rectangle", width, max(size, 20), "solid line", WHITE,
+                                  WHITE, (), ellipsis_label(layers[li])))
+            else:
+                nodes.append(Node(nid, round(x), round(y), "circle", size, size, style, fill, palette.line, targets))
     return Diagram(tuple(nodes))
 
 

@@ -88,11 +88,14 @@ def _percent(value: float) -> str:
 
 
 def eval_table(results: dict) -> str:
-    rows = ["| split / family | n | parse | exact structure | readability (0-5) | tokens / reference | s / request |",
-            "|---|---|---|---|---|---|---|"]
-    for family, r in results.items():
-        rows.append(f"| {family} | {r['n']} | {_percent(r['parse'])} | {_percent(r['structure'])} | "
-                    f"{r['readability']:.2f} | {r['token_ratio']:.2f} | {r['seconds']:.2f} |")
+    """One row per set and family: results[set][family] as training.evaluate writes them."""
+    rows = ["| set / family | n | parse | structure | structure + labels | invented label words | readability (0-5) "
+            "| s / request |", "|---|---|---|---|---|---|---|---|"]
+    for set_name, families in results.items():
+        for family, r in families.items():
+            rows.append(f"| {set_name} / {family} | {r['n']} | {_percent(r['parse'])} | {_percent(r.get('shape', 0))} | "
+                        f"{_percent(r['exact'])} | {_percent(r.get('invented', 0))} | {r['readability']:.2f} | "
+                        f"{r['seconds']:.2f} |")
     return "\n".join(rows)
 
 
@@ -104,7 +107,7 @@ def _shown(path: str) -> str:
         return path
 
 
-def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = "", curve: dict | None = None) -> Path:
+def write_card(source: Path, out: Path, evaluations: list[dict], notes: str = "", curve: dict | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED_FILES:
         if (source / name).exists():
@@ -121,7 +124,7 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
         f"# {out.name}: the embedded diagram generator",
         "",
         "A small Llama-architecture causal LM trained from scratch on the project's synthetic",
-        "(request, node list) pairs, with its own field-level BPE tokenizer (training/tokenizer.py). It is",
+        "(request, node list) pairs, with its own field-level tokenizer (training/tokenizer.py). It is",
         "the offline default of `diagrambot generate` and of every test. Not a general language model: it",
         "writes node lists for dense networks, CNNs (layer boxes) and ML-process flowcharts.",
         "",
@@ -142,11 +145,15 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
         "![training loss](loss_curve.png)",
         "",
     ]
-    if evaluation:
-        lines += ["## Evaluation", "",
-                  f"`python -m training.evaluate` on `{_shown(evaluation['split'])}` ({evaluation['examples']} requests whose",
-                  "phrasings or structures never appear in training), one sampled candidate per request",
-                  "(temperature 0.8, grammar-constrained decoding):", ""]
+    for evaluation in evaluations:
+        picked = evaluation.get("candidates", 1)
+        how = ("one sampled candidate per request" if picked <= 1
+               else f"the pipeline's pick (rank 1) of {picked} sampled candidates per request")
+        lines += ["## Evaluation" if evaluation is evaluations[0] else "", "",
+                  f"`python -m training.evaluate` on {', '.join(f'`{_shown(p)}`' for p in evaluation['sets'].values())}: "
+                  f"{how} (temperature 0.8, grammar-constrained decoding). `structure` ignores labels; "
+                  "`structure + labels` is the headline; invented label words are neither in the request nor "
+                  "in a small fixed vocabulary (Input, Hidden, Conv, ...).", ""]
         for model, results in evaluation["results"].items():
             lines += [f"`{model}`:", "", eval_table(results), ""]
     if curve:
@@ -165,15 +172,16 @@ def write_card(source: Path, out: Path, evaluation: dict | None, notes: str = ""
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="trained model folder (runs/.../final)")
-    parser.add_argument("--eval", help="evaluation JSON written by training.evaluate --out")
+    parser.add_argument("--eval", action="append", default=[], help="evaluation JSON written by training.evaluate --out "
+                        "(repeat for several, e.g. one sample and the pick of 16)")
     parser.add_argument("--out", default="models/tiny-sft")
     parser.add_argument("--notes", help="a text file appended to the card as its Notes section")
     parser.add_argument("--curve", help="learning-curve JSON written by training.learning_curve --out")
     args = parser.parse_args(argv)
     curve = json.loads(Path(args.curve).read_text()) if args.curve else None
-    evaluation = json.loads(Path(args.eval).read_text()) if args.eval else None
+    evaluations = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.eval]
     notes = Path(args.notes).read_text(encoding="utf-8") if args.notes else ""
-    print(write_card(Path(args.source), Path(args.out), evaluation, notes, curve))
+    print(write_card(Path(args.source), Path(args.out), evaluations, notes, curve))
 
 
 if __name__ == "__main__":

@@ -1,30 +1,38 @@
 """Does a diagram draw exactly what the request asked for? (exact-structure checks per family)
 
-- dense: node count per layer, and full wiring between consecutive layers (nothing else);
+- dense: node count per layer (a cut layer by its ellipsis label), and full wiring between
+  consecutive layers (nothing else);
 - cnn: one box per layer, chained in order, labelled as asked;
 - flowchart: the asked nodes (by label) and edges, no more, no fewer.
+
+An expected label may be a list of equally right forms (hand-written cases: "Dropout 0.5" or
+"드롭아웃 0.5"). Labels compare without case, spacing or surrounding punctuation.
+`shape_ok` checks the structure alone (labels ignored), so that an evaluation can tell a wrong
+graph from a right graph with wrong names.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ml.diagram import Diagram, label_key
+from ml.dense import layer_sizes, neurons
 from ml.geometry import layers_by
 
 
 def dense_ok(diagram: Diagram, layers: list[int]) -> bool:
+    """Layer sizes as asked (a cut layer by its ellipsis label) and every neuron wired to the next layer's."""
     index = diagram.by_id()
     for axis in ("x", "y"):
-        groups = layers_by(diagram, axis)
-        if [len(g) for g in groups] != list(layers):
+        if layer_sizes(diagram, axis) != list(layers):
             continue
-        wired = True
-        for i, group in enumerate(groups):
-            expected = set(groups[i + 1]) if i + 1 < len(groups) else set()
-            for nid in group:
-                targets = index[nid].targets
-                if set(targets) != expected or len(targets) != len(expected):
-                    wired = False
-        if wired:
+        groups = [neurons(diagram, group) for group in layers_by(diagram, axis)]
+        wired = all(set(index[nid].targets) == (set(groups[i + 1]) if i + 1 < len(groups) else set())
+                    and len(index[nid].targets) == len(set(index[nid].targets))
+                    for i, group in enumerate(groups) for nid in group)
+        cut_layers_bare = all(not index[nid].targets for group in layers_by(diagram, axis) for nid in group
+                              if nid not in set(neurons(diagram, group)))
+        if wired and cut_layers_bare:
             return True
     return False
 
@@ -49,21 +57,77 @@ def _chain(diagram: Diagram) -> list[int] | None:
     return path if len(path) == len(diagram.nodes) else None
 
 
-def cnn_ok(diagram: Diagram, labels: list[str]) -> bool:
+def _norm(label: str | None) -> str:
+    return label_key(label).strip(" .,;:!?'\"`")
+
+
+def label_matches(drawn: str | None, expected: str | list[str]) -> bool:
+    """Whether a drawn label is the expected one (or one of its accepted forms)."""
+    forms = [expected] if isinstance(expected, str) else expected
+    return _norm(drawn) in {_norm(form) for form in forms}
+
+
+def cnn_ok(diagram: Diagram, labels: list) -> bool:
     path = _chain(diagram)
-    if path is None:
+    if path is None or len(path) != len(labels):
         return False
     index = diagram.by_id()
-    return [label_key(index[nid].label) for nid in path] == [label_key(label) for label in labels]
+    return all(label_matches(index[nid].label, label) for nid, label in zip(path, labels))
 
 
-def flowchart_ok(diagram: Diagram, nodes: list[list[str]], edges: list[list[str]]) -> bool:
-    labels = [label_key(n.label) for n in diagram.nodes]
-    if sorted(labels) != sorted(label_key(label) for label, _ in nodes):
+def _assign(diagram: Diagram, names: list) -> dict[int, int] | None:
+    """Node id -> index of the expected name it draws, one to one; None if any node matches none."""
+    assigned: dict[int, int] = {}
+    free = set(range(len(names)))
+    for node in diagram.nodes:
+        match = next((i for i in sorted(free) if label_matches(node.label, names[i])), None)
+        if match is None:
+            return None
+        assigned[node.id] = match
+        free.discard(match)
+    return assigned if not free else None
+
+
+def _edge_names(edges: list, names: list) -> list[tuple[int, int]]:
+    def find(name) -> int:
+        return next(i for i, n in enumerate(names) if n == name or label_matches(name if isinstance(name, str)
+                                                                                   else name[0], n))
+    return sorted((find(a), find(b)) for a, b in edges)
+
+
+def flowchart_ok(diagram: Diagram, nodes: list[list], edges: list[list]) -> bool:
+    names = [node[0] for node in nodes]
+    assigned = _assign(diagram, names)
+    if assigned is None:
         return False
-    index = diagram.by_id()
-    drawn = sorted((label_key(n.label), label_key(index[t].label)) for n in diagram.nodes for t in n.targets)
-    return drawn == sorted((label_key(a), label_key(b)) for a, b in edges)
+    drawn = sorted((assigned[n.id], assigned[t]) for n in diagram.nodes for t in n.targets if t in assigned)
+    return drawn == _edge_names(edges, names)
+
+
+def _degrees(diagram: Diagram) -> Counter:
+    incoming = Counter(t for n in diagram.nodes for t in n.targets)
+    return Counter((incoming[n.id], len(n.targets)) for n in diagram.nodes)
+
+
+def shape_ok(diagram: Diagram, family: str, spec: dict) -> bool:
+    """The asked structure with labels ignored: layer sizes, a chain of the right length, or a graph
+    with the same node count, edges and in/out degrees (flowcharts: an isomorphism test would
+    be exact; degrees tell apart every shape the sets ask for)."""
+    if family == "dense":
+        return dense_ok(diagram, spec["layers"])
+    if family == "cnn":
+        path = _chain(diagram)
+        return path is not None and len(path) == len(spec["labels"])
+    if family == "flowchart":
+        expected = Counter()
+        index = {node[0] if isinstance(node[0], str) else node[0][0]: i for i, node in enumerate(spec["nodes"])}
+        incoming = Counter(index[b] for _, b in spec["edges"])
+        outgoing = Counter(index[a] for a, _ in spec["edges"])
+        for i in range(len(spec["nodes"])):
+            expected[(incoming[i], outgoing[i])] += 1
+        edges = sum(len(n.targets) for n in diagram.nodes)
+        return len(diagram.nodes) == len(spec["nodes"]) and edges == len(spec["edges"]) and _degrees(diagram) == expected
+    raise ValueError(f"unknown family {family!r}")
 
 
 def structure_ok(diagram: Diagram, family: str, spec: dict) -> bool:

@@ -20,8 +20,11 @@ from pathlib import Path
 from ml.diagram import Diagram
 from ml.grounding import NUMBER_WORDS
 from ml.parser import serialize
+from ml.dense import MAX_FULL_LAYER
+from training.flow_phrasing import describe, random_graph
 from training.layouts import (DATA_TYPES, NODE_TYPES, PALETTES, Layer, Step, dense_ids, dense_network, flowchart,
                               layer_boxes)
+from training.names import random_name
 
 FAMILIES = ("dense", "cnn", "flowchart")
 MAX_DENSE_NODES = 30
@@ -55,14 +58,19 @@ def plan_line(family: str, spec: dict) -> str:
     if family == "dense":
         return "# layers: " + ", ".join(f"[{', '.join(map(str, ids))}]" for ids in dense_ids(spec["layers"]))
     fields = [[label] for label in spec["labels"]] if family == "cnn" else spec["nodes"]
-    # Written like the node lines ('[2', ', "Conv 3x3, 64"'), so the tokens to copy are the same.
-    return "# nodes: " + "".join(f"[{i}" + "".join(f", {json.dumps(f)}" for f in item) + "]"
+    # Written like the node lines ('[2', ', " Conv 3x3, 64"'), so the tokens to copy are the same;
+    # a name (not a kind) after a space, as in the request (training/tokenizer.py).
+    return "# nodes: " + "".join(f"[{i}" + "".join(f", {json.dumps((LABEL_LEAD if j == 0 else '') + f, ensure_ascii=False)}"
+                                                   for j, f in enumerate(item)) + "]"
                                  for i, item in enumerate(fields, 1))
+
+
+LABEL_LEAD = " "
 
 
 def answer_text(family: str, spec: dict, diagram: Diagram) -> str:
     """What the generator is trained to write: the plan line, then the node list."""
-    return plan_line(family, spec) + "\n" + serialize(diagram)
+    return plan_line(family, spec) + "\n" + serialize(diagram, label_lead=LABEL_LEAD)
 
 
 def _num(rng: random.Random, n: int) -> str:
@@ -89,8 +97,25 @@ def _maybe_lower(text: str, rng: random.Random) -> str:
 
 # ---------------------------------------------------------------- dense networks
 
+BIG_SIZES = (12, 16, 20, 24, 32, 48, 50, 64, 100, 128, 200, 256, 300, 500, 512, 784, 1000, 1024, 2048)
+MAX_SHOWN_NODES = 36
+
+
+def _shown(size: int) -> int:
+    """Nodes a layer of this size is drawn with (ml.dense: a large layer keeps 5 and an ellipsis)."""
+    return size if size <= MAX_FULL_LAYER else 6
+
+
 def _dense_spec(rng: random.Random) -> list[int]:
+    """Mostly small networks drawn neuron by neuron; a third have layers too large to draw whole."""
+    wide = rng.random() < 0.35
     while True:
+        if wide:
+            size = lambda: rng.choice(BIG_SIZES) if rng.random() < 0.6 else rng.randint(1, 10)  # noqa: E731
+            layers = [size() for _ in range(rng.randint(3, 6))]
+            if any(n > MAX_FULL_LAYER for n in layers) and sum(map(_shown, layers)) <= MAX_SHOWN_NODES:
+                return layers
+            continue
         hidden = [rng.randint(1, 10) for _ in range(rng.choice([1, 1, 2, 2, 2, 3, 3]))]
         layers = [rng.randint(1, 6)] + hidden + [rng.randint(1, 5)]
         if sum(layers) <= MAX_DENSE_NODES and all(a * b <= MAX_DENSE_EDGES_PER_PAIR
@@ -100,7 +125,8 @@ def _dense_spec(rng: random.Random) -> list[int]:
 
 UNIT_WORDS = ("node", "neuron", "unit")
 NETWORK_NOUNS = ("deep learning model", "neural network", "neural net", "network", "MLP", "multilayer perceptron",
-                 "feedforward network", "fully connected network", "dense network", "feed-forward neural net")
+                 "feedforward network", "fully connected network", "dense network", "feed-forward neural net",
+                 "autoencoder", "mlp", "NN", "classifier network")
 VERBS = ("", "", "", "Draw ", "Please draw ", "draw ", "Make ", "Create ", "Show ", "Sketch ", "I need ",
          "Can you draw ", "Generate ", "Give me ")
 
@@ -207,6 +233,47 @@ def _composed_dense(layers: list[int], rng: random.Random) -> str:
     return head + rng.choice(LAYER_SEPARATORS).join(parts)
 
 
+def _layer_list(layers: list[int], rng: random.Random) -> str:
+    """Sizes alone, as people write them: "784-128-10 MLP", "autoencoder 8, 4, 2, 4, 8"."""
+    sizes = rng.choice(["-", ", ", " - ", " -> ", "/", " x "]).join(map(str, layers))
+    noun = rng.choice(NETWORK_NOUNS)
+    return rng.choice([f"{sizes} {noun}", f"{noun} {sizes}", f"{noun} ({sizes})", f"{rng.choice(VERBS)}{noun}: {sizes}",
+                       f"{noun} with layers {sizes}", f"layers {sizes}"])
+
+
+KO_NETS = ("신경망", "MLP", "딥러닝 모델", "완전연결 신경망", "다층 퍼셉트론", "네트워크", "오토인코더", "뉴럴넷")
+KO_UNITS = ("노드", "뉴런", "유닛")
+KO_ORDINALS = ("첫 번째", "두 번째", "세 번째", "네 번째", "다섯 번째", "여섯 번째")
+KO_VERBS = ("", "", " 그려줘", " 그려 주세요", " 다이어그램", " 만들어줘")
+
+
+def _ko_dense(layers: list[int], rng: random.Random) -> str:
+    """A dense network asked for in Korean: counters (개, 층), 은닉층 lists, 각 ~노드, bullets."""
+    first, hidden, last = layers[0], layers[1:-1], layers[-1]
+    unit, net = rng.choice(KO_UNITS), rng.choice(KO_NETS)
+    count = lambda n: f"{n}개" if rng.random() < 0.7 else f"{n}{unit}"  # noqa: E731
+    if len(hidden) > 1 and len(set(hidden)) == 1 and rng.random() < 0.5:
+        hidden_text = rng.choice([f"은닉층 {len(hidden)}개(각 {hidden[0]}{unit})", f"{unit} {hidden[0]}개짜리 은닉층 {len(hidden)}개",
+                                  f"은닉층 {len(hidden)}층, 층마다 {unit} {hidden[0]}개"])
+    elif len(hidden) == 1:
+        hidden_text = rng.choice([f"은닉층 {unit} {count(hidden[0])}", f"은닉층 {hidden[0]}", f"은닉 {unit} {count(hidden[0])}"])
+    else:
+        hidden_text = rng.choice([f"은닉층 {', '.join(map(str, hidden))}",
+                                  ", ".join(f"{KO_ORDINALS[i]} 은닉층 {count(h)}" for i, h in enumerate(hidden)),
+                                  f"은닉층 {len(hidden)}개({', '.join(map(str, hidden))})"])
+    roll = rng.random()
+    if roll < 0.15:
+        lines = [f"입력층: {first}"] + [f"은닉층 {i + 1}: {h}" for i, h in enumerate(hidden)] + [f"출력층: {last}"]
+        return f"{net}{rng.choice(KO_VERBS)}\n" + "\n".join(rng.choice(["- ", "* ", "• "]) + line for line in lines)
+    if roll < 0.3:
+        return f"{'-'.join(map(str, layers))} 구조의 {net}{rng.choice(KO_VERBS)}"
+    body = rng.choice([f"입력 {count(first)}, {hidden_text}, 출력 {count(last)}",
+                       f"입력층 {first}, {hidden_text}, 출력층 {last}",
+                       f"입력 {unit} {count(first)}, {hidden_text}, 출력 {unit} {count(last)}"])
+    return rng.choice([f"{body}인 {net}{rng.choice(KO_VERBS)}", f"{net}{rng.choice(KO_VERBS)}: {body}",
+                       f"{body}{rng.choice(['', ' 신경망', ' 구조'])}"])
+
+
 DENSE_TEMPLATES = {
     "seed": lambda l, r: (f"A deep learning model with {_num(r, l[0])} input {_plural(l[0], 'node')}, "
                           f"{_hidden_phrase(l[1:-1], r)}, and {_num(r, l[-1])} output {_plural(l[-1], 'node')}."),
@@ -222,6 +289,8 @@ DENSE_TEMPLATES = {
     "bullets": lambda l, r: _bullets(l, r),
     "sentences": lambda l, r: _sentences(l, r),
     "composed": lambda l, r: _composed_dense(l, r),
+    "list": lambda l, r: _layer_list(l, r),
+    "ko": lambda l, r: _ko_dense(l, r),
     # Held out for the test split: phrasings never seen in training.
     "imperative_each": lambda l, r: (f"draw an mlp: {_num(r, l[0])} {_plural(l[0], 'input')}, then "
                                      + ", then ".join(f"{h} neurons" for h in l[1:-1])
@@ -329,6 +398,26 @@ def _composed_cnn(spec: dict, rng: random.Random) -> str:
     return head + rng.choice([": ", " with layers: ", " - ", "\n", ", layers "]) + sep.join(parts)
 
 
+def _ko_layer_variant(layer: Layer, rng: random.Random) -> str:
+    words = layer.label.split()
+    if words[0] == "Input":
+        return rng.choice([f"입력 {words[1]}", f"{words[1]} 이미지 입력", f"입력 이미지 {words[1]}", layer.label])
+    if words[0] == "Conv":
+        k, f = words[1].rstrip(","), words[2]
+        return rng.choice([f"Conv {k} {f}채널", f"합성곱 {k} 필터 {f}개", f"conv{k}-{f}", f"{k} 합성곱 {f}개", layer.label])
+    if words[0] == "MaxPool":
+        return rng.choice(["맥스풀링", "MaxPool 2x2", "최대 풀링 2x2", "풀링 2x2", "maxpool"])
+    if words[0] == "FC":
+        return rng.choice([f"FC {words[1]}", f"완전연결 {words[1]}", f"덴스 {words[1]}", f"완전연결층 {words[1]}개"])
+    return rng.choice([f"출력 {words[1]}", f"{words[1]}개 클래스 출력", f"소프트맥스 {words[1]}", f"출력층 {words[1]}"])
+
+
+def _ko_cnn(spec: dict, rng: random.Random) -> str:
+    head = rng.choice(["CNN 그려줘: ", "합성곱 신경망: ", "CNN 구조\n- ", "이미지 분류 CNN: ", "CNN ", "컨볼루션 신경망 그려줘\n- "])
+    separator = "\n- " if head.endswith("- ") else rng.choice([" → ", ", ", " -> ", "; "])
+    return head + separator.join(_ko_layer_variant(layer, rng) for layer in cnn_layers(spec))
+
+
 CNN_TEMPLATES = {
     "sentence": lambda s, r: (f"A CNN for {s['input'][0]}x{s['input'][1]}x{s['input'][2]} images with "
                               f"{_conv_phrase(s['groups'], r)},{_fc_phrase(s['fc'], r)} and "
@@ -340,6 +429,7 @@ CNN_TEMPLATES = {
                           f"{s['input'][2]}, {_conv_phrase(s['groups'], r)},{_fc_phrase(s['fc'], r)} "
                           f"output {s['outputs']} classes"),
     "composed": lambda s, r: _composed_cnn(s, r),
+    "ko": lambda s, r: _ko_cnn(s, r),
     # Held out for the test split.
     "please_layers": lambda s, r: ("please draw a cnn with layers " + ", ".join(layer.label for layer in cnn_layers(s))),
 }
@@ -481,14 +571,27 @@ FLOW_TEMPLATES = {
                                               + _join([steps[t].label for t in s.targets], r)
                                               for s in steps if s.targets) + "."),
     "composed": lambda steps, r: _composed_flow(steps, r),
+    "free": lambda steps, r: describe(steps, r),
+    "ko": lambda steps, r: describe(steps, r, korean=True),
     # Held out for the test split.
     "goes_to": lambda steps, r: ("machine learning workflow. " + " ".join(
         f"{_typed(s)} goes to " + _join([steps[t].label for t in s.targets], r) + "." for s in steps if s.targets)),
 }
 
 
+def _known_or_random_name(rng: random.Random, korean: bool) -> str:
+    """Mostly a made-up name (training.names); now and then one of the ML names users often use."""
+    if rng.random() < 0.12:
+        kind = rng.choice(list(NAMES))
+        return rng.choice(NAMES[kind] + WIDE_NAMES[kind])
+    return random_name(rng, korean)
+
+
 def _flow(rng: random.Random, template: str) -> Example:
-    steps = _flow_spec(rng, wide=template not in TEST_TEMPLATES)
+    if template in OPEN_TEMPLATES:
+        steps = random_graph(rng, korean=template == "ko", name=_known_or_random_name)
+    else:
+        steps = _flow_spec(rng, wide=template not in TEST_TEMPLATES)
     request = FLOW_TEMPLATES[template](steps, rng)
     spec = {"nodes": [[s.label, s.kind] for s in steps], "edges": [list(e) for e in _flow_edges(steps)]}
     return Example(request, "flowchart", spec, answer_text("flowchart", spec, flowchart(steps)), template)
@@ -498,8 +601,11 @@ def _flow(rng: random.Random, template: str) -> Example:
 
 BUILDERS = {"dense": (_dense, DENSE_TEMPLATES), "cnn": (_cnn, CNN_TEMPLATES), "flowchart": (_flow, FLOW_TEMPLATES)}
 TEST_TEMPLATES = {"imperative_each", "with_neurons", "please_layers", "goes_to"}
-# The free-combination templates are drawn twice as often as each fixed one.
-TEMPLATE_WEIGHTS = {"composed": 2}
+# Open-vocabulary templates: any names, any phrasing, Korean. They are what users type, so they
+# dominate; the held-out phrasings of test-v4 ("then", "goes to") are among theirs.
+OPEN_TEMPLATES = {"free", "ko", "list"}
+# The free-combination templates are drawn more often than each fixed one.
+TEMPLATE_WEIGHTS = {"composed": 2, "free": 8, "ko": 5, "list": 1, ("cnn", "ko"): 2, ("dense", "ko"): 3}
 # What makes each test template unseen; a training request that happens to contain one is not used.
 HELD_OUT_PHRASES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"\bthen\b",                                 # imperative_each: "2 inputs, then 5 neurons, then ..."
@@ -540,11 +646,42 @@ def generate(count: int, split: str, seed: int | str = 0, families: tuple[str, .
             template = rng.choice(test_templates if rng.random() < 0.6 else list(templates))
         else:
             template = rng.choice([t for t in templates if t not in TEST_TEMPLATES
-                                   for _ in range(TEMPLATE_WEIGHTS.get(t, 1))])
+                                   for _ in range(TEMPLATE_WEIGHTS.get((family, t), TEMPLATE_WEIGHTS.get(t, 1)))])
         example = builder(rng, template)
-        unseen = template in TEST_TEMPLATES or held_out_structure(example) or held_out_phrasing(example.request)
+        unseen = template in TEST_TEMPLATES or held_out_structure(example) or (
+            template not in OPEN_TEMPLATES and held_out_phrasing(example.request))
         if unseen == (split == "test"):
             out.append(example)
+    return out
+
+
+DISJOINT_POOL = Path(__file__).parent / "heldout" / "names-disjoint.txt"
+
+
+def training_words() -> set[str]:
+    """Every word of a fixed name training can draw (the rest of its names are made up)."""
+    from training.names import KIND_WORDS, KO_WORDS, ML_WORDS
+    fixed = [w for names in list(NAMES.values()) + list(WIDE_NAMES.values()) for w in names]
+    fixed += list(ML_WORDS) + list(KO_WORDS) + [w for words in KIND_WORDS.values() for w in words] + list(QUALIFIERS)
+    return {word.casefold() for name in fixed for word in name.split()}
+
+
+def disjoint_split(count: int, seed: int = 0, pool: Path = DISJOINT_POOL) -> list[Example]:
+    """Flowcharts (English and Korean phrasings) whose names come from a pool no training name shares a word with."""
+    seen = training_words()
+    names = [n for n in pool.read_text(encoding="utf-8").splitlines()
+             if n.strip() and not any(w.casefold() in seen for w in n.split())]
+    hangul = [n for n in names if any("\uac00" <= ch <= "\ud7a3" for ch in n)]
+    latin = [n for n in names if n not in hangul]
+    rng = random.Random(f"{seed}:disjoint")
+    out = []
+    for i in range(count):
+        korean = i % 3 == 2
+        steps = random_graph(rng, korean, name=lambda r, ko: r.choice(hangul if ko else latin))
+        request = describe(steps, rng, korean)
+        spec = {"nodes": [[s.label, s.kind] for s in steps], "edges": [list(e) for e in _flow_edges(steps)]}
+        out.append(Example(request, "flowchart", spec, answer_text("flowchart", spec, flowchart(steps)),
+                           "disjoint-ko" if korean else "disjoint-en"))
     return out
 
 
