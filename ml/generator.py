@@ -36,7 +36,7 @@ class SamplingSettings:
     max_new_tokens: int = 1024
     grammar: bool = True        # grammar-constrained decoding (every candidate parses)
     grammar_top_k: int = 16
-    copy_names: bool = True     # a plan's names are spans of the request, or CNN layer labels (ml.plan)
+    copy_names: bool = False    # hold a plan's names to spans of the request (ml.plan; for copy-trained models)
 
 
 @dataclass

@@ -9,8 +9,8 @@ Checking only the top K keeps the cost to a few hundred regex calls per step.
 The list may be preceded by one comment line, the plan ("# layers: ..." / "# nodes: ..."), which
 the embedded model writes first so that it copies sizes and names instead of counting. When the
 plan is in that form the list is held to it (ml.plan): the planned nodes, in order, no more.
-Given the request, a plan's names are held to spans of it, or to a CNN's layer labels (copy-
-constrained decoding). Token texts are bytes: a Hangul syllable is judged once its three bytes are in.
+Given the request (copy_names), a plan's names are held to spans of it, or to a CNN's layer labels
+(copy-constrained decoding). Token texts are bytes: a Hangul syllable is judged once its three bytes are in.
 """
 
 from __future__ import annotations
@@ -151,13 +151,24 @@ def split_utf8(data: bytes) -> tuple[str, bytes] | None:
     return text, decoder.getstate()[0]
 
 
+def _whole_text(piece: bytes) -> str | None:
+    try:
+        return piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+WIDER_K = 256   # tokens tried when none of the top K may follow, before the whole vocabulary
+
+
 class NodeListGrammar(LogitsProcessor):
     """Masks every token that would break the node-list grammar (among the top K; see module doc)."""
 
     def __init__(self, tokenizer, prompt_length: int, top_k: int = 16, pieces: list[bytes] | None = None,
                  request: str | None = None):
         self.pieces = pieces if pieces is not None else token_bytes(tokenizer)
-        self.request = request   # when given, a flowchart plan's names are held to spans of it (ml.plan)
+        self.whole = [_whole_text(piece) for piece in self.pieces]   # None: not whole characters alone
+        self.request = request   # when given, a plan's names are held to spans of it (ml.plan)
         self.eos = tokenizer.eos_token_id
         self.prompt_length = prompt_length
         self.top_k = top_k
@@ -188,16 +199,21 @@ class NodeListGrammar(LogitsProcessor):
                 continue
             candidates = torch.topk(scores[row, :vocab], min(self.top_k, vocab)).indices.tolist()
             allowed = [t for t in candidates if t != self.eos and self.pieces[t] and self._keeps(row, t)]
+            if not allowed:   # the next most likely first: the whole vocabulary only as a last resort
+                wider = torch.topk(scores[row, :vocab], min(WIDER_K, vocab)).indices.tolist()
+                allowed = [t for t in wider if t != self.eos and self.pieces[t] and self._keeps(row, t)]
             if not allowed:
                 allowed = self._scan(row, vocab)
             mask[row, allowed or [self.eos]] = 0
         return scores + mask
 
     def _keeps(self, row: int, token: int) -> bool:
-        split = split_utf8(self._pending[row] + self.pieces[token])
-        if split is None:
-            return False
-        addition = split[0]
+        addition = self.whole[token] if not self._pending[row] else None
+        if addition is None:
+            split = split_utf8(self._pending[row] + self.pieces[token])
+            if split is None:
+                return False
+            addition = split[0]
         if not addition:   # part of a character: judged once the character is whole
             return True
         text = self._generated[row]

@@ -10,16 +10,18 @@ A generator trained on plan-first answers writes one comment before the list:
 The plan is where the model reads the request; the list after it only has to copy. A small model
 still slips while copying (writes "FC 256" twice after planning "FC 512", "FC 256"), so decoding
 holds the list to its own plan (ml.grammar): the planned node No.s, in order, and no more; the
-targets a dense plan implies; the planned labels and names; and every target a planned node.
+targets a dense plan implies; a CNN plan's labels; and every target a planned node.
 
-The plan is also where names are copied from the request, and decoding holds them there
-(strays_from_request): a plan's name must be a span of the request, as typed, or one of a CNN's
-normalised layer labels. The list then draws the plan's names, so no label is made up. (The
-open-vocabulary training data, training/names.py and training/tokenizer.py, teaches a model to
-make that copy itself; the hold keeps any model, including one that never learned it, from
-writing a name the user did not.)
-A plan must also name each flowchart node once (repeats_a_name) and keep one item form
-(mixes_item_forms).
+A flowchart plan's names are not held in the list: the embedded model's list often mends a name
+its plan got wrong (it reads the request again), so holding names cost more than it saved. What
+holds is that a flowchart plan names each node once (repeats_a_name) and that any plan keeps one
+item form (mixes_item_forms).
+
+Copy-constrained decoding (strays_from_request, `[generator.sampling] copy_names`, off by default)
+holds a plan's names to spans of the request as typed, or to a CNN's normalised layer labels. It
+is for a model trained to copy names (training/names.py, training/tokenizer.py). With the shipped
+tiny-v12, which never learned to copy, it made things worse: held inside a name it cannot spell,
+the model ends the plan line early, and an unreadable plan constrains nothing after it.
 A comment in any other form constrains nothing.
 """
 
@@ -79,12 +81,12 @@ def _layers(text: str) -> list[PlannedNode] | None:
 
 
 def _nodes(text: str) -> list[PlannedNode] | None:
-    """Every item holds its label: a CNN layer's, or a flowchart step's name (its kind is not drawn)."""
+    """Label-only items (CNN layers) hold their label; name-and-kind items (flowcharts) do not."""
     matches = _scan(_ITEM, text)
     if not matches:
         return None
     items = [(int(m.group(1)), _fields(m)) for m in matches]
-    return [PlannedNode(nid, label=fields[0]) for nid, fields in items]
+    return [PlannedNode(nid, label=fields[0] if len(fields) == 1 else None) for nid, fields in items]
 
 
 @lru_cache(maxsize=256)

@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=0, help="cases per set (0 = all)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     parser.add_argument("--no-grammar", action="store_true")
-    parser.add_argument("--no-copy", action="store_true", help="do not hold flowchart names to the request")
+    parser.add_argument("--copy-names", action="store_true", help="hold the plan's names to spans of the request")
     parser.add_argument("--temperature", type=float, default=SamplingSettings.temperature)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--candidates", type=int, default=1,
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, dict] = {}
     for model in args.models:
         sampling = SamplingSettings(temperature=args.temperature, grammar=not args.no_grammar,
-                                    copy_names=not args.no_copy)
+                                    copy_names=args.copy_names)
         generator = LocalGenerator(GeneratorSettings(model=model, sampling=sampling))
         results[model] = {name: evaluate_model(generator, rows, args.seed, args.candidates)
                           for name, rows in cases.items()}
