@@ -26,12 +26,13 @@ def dense_ok(diagram: Diagram, layers: list[int]) -> bool:
     for axis in ("x", "y"):
         if layer_sizes(diagram, axis) != list(layers):
             continue
-        groups = [neurons(diagram, group) for group in layers_by(diagram, axis)]
+        columns = layers_by(diagram, axis)
+        groups = [neurons(diagram, column) for column in columns]
         wired = all(set(index[nid].targets) == (set(groups[i + 1]) if i + 1 < len(groups) else set())
                     and len(index[nid].targets) == len(set(index[nid].targets))
                     for i, group in enumerate(groups) for nid in group)
-        cut_layers_bare = all(not index[nid].targets for group in layers_by(diagram, axis) for nid in group
-                              if nid not in set(neurons(diagram, group)))
+        cut_layers_bare = all(not index[nid].targets for column, group in zip(columns, groups)
+                              for nid in set(column) - set(group))
         if wired and cut_layers_bare:
             return True
     return False
