@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import logging
 import random
+import sys
 import tempfile
 import threading
 import time
@@ -24,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import emit
+from _common import ROOT, emit
 
-from bot.fakes import FakeInteraction, FakeService, FixedTextsGenerator, fake_user, running_bot
+sys.path.insert(0, str(ROOT / "tests"))   # the bot's test doubles live with the tests
+from fakes import FakeInteraction, FakeService, FixedTextsGenerator, fake_user, running_bot  # noqa: E402
 from bot.settings import BotSettings
 
 P99_TARGET_MS = 500.0

@@ -1,9 +1,14 @@
 """Admin commands: /retrain, /jobs, /queue, /stats, /reload.
 
-Allowed for guild administrators and the user ids in [bot] admin_user_ids; everyone else gets an
-ephemeral refusal. The check runs inside each command (not as a hidden permission) so the refusal
-is explicit and the config's admins need no Discord role. Answers are ephemeral: admin chatter
-stays out of the channel.
+Two reaches. The bot's owner (the Discord application's owner or its team's admins and
+developers) and the user ids in [bot] admin_user_ids act on the whole bot: every command, every
+server's queue and stats. A server's administrators (Administrator in the server they ask from)
+see that server's queue and stats only: a retrain costs hours of CPU and the queue shows other
+servers' usernames and requests, so neither is theirs to use. Everyone else gets a one-line refusal.
+
+The check is one helper, `admit`, run first in each command: it answers a refusal itself, so a
+refused user sees the reason rather than the tree's "something went wrong". Every answer is
+ephemeral, a retrain's late result included: admin chatter stays out of the channel.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -20,29 +26,72 @@ from discord import app_commands
 
 from bot.charts import stats_chart
 from bot.commands import tell
-from bot.retrain import describe_outcome, reload_models
+from bot.queue import Job
+from bot.retrain import ReloadError, describe_outcome, reload_models
 
 if TYPE_CHECKING:
     from bot.client import DiagramBot
 
 log = logging.getLogger(__name__)
 
-REFUSAL = "⛔ This command is for the bot's admins (server administrators or the ids in its config)."
+REFUSAL = "⛔ This command is for the bot's owner and this server's administrators."
+OWNER_ONLY = "⛔ This command acts on the whole bot, so it is for the bot's owner only."
 MESSAGE_LIMIT = 1900   # Discord allows 2000 characters; leave room for formatting
+OWNER_ROLES = (discord.TeamMemberRole.admin, discord.TeamMemberRole.developer)   # as commands.Bot.is_owner
 
 
-def is_admin(bot: "DiagramBot", user) -> bool:
-    permissions = getattr(user, "guild_permissions", None)
-    return user.id in bot.bot_settings.admin_user_ids or bool(getattr(permissions, "administrator", False))
+@dataclass(frozen=True)
+class Reach:
+    """Whose data an admin may see: every server's (guild_id None) or one server's."""
+
+    guild_id: int | None = None
+
+    @property
+    def everywhere(self) -> bool:
+        return self.guild_id is None
+
+    def covers(self, job: Job) -> bool:
+        return self.guild_id is None or job.guild_id == self.guild_id
 
 
-async def _refuse_non_admin(bot: "DiagramBot", interaction: discord.Interaction) -> bool:
-    """True (after telling them) when the user may not use admin commands."""
-    if is_admin(bot, interaction.user):
-        return False
-    log.info("refused admin command from %s", interaction.user.id)
-    await interaction.response.send_message(REFUSAL, ephemeral=True)
-    return True
+def owner_ids(bot: "DiagramBot") -> set[int]:
+    """The application's owner, or its team's admins and developers (commands.Bot.is_owner's rule).
+
+    discord.py fetches the application info at login (`client.application`); a plain Client has no
+    is_owner. Before login nobody is an owner, which only matters to tests that never log in.
+    """
+    app = bot.application
+    if app is None:
+        return set()
+    if app.team is not None:
+        return {member.id for member in app.team.members if member.role in OWNER_ROLES}
+    return {app.owner.id} if app.owner is not None else set()
+
+
+def reach_of(bot: "DiagramBot", interaction: discord.Interaction) -> Reach | None:
+    """What the user may see: everything (owner, admin_user_ids), their server (its administrators) or nothing."""
+    user = interaction.user
+    if user.id in bot.bot_settings.admin_user_ids or user.id in owner_ids(bot):
+        return Reach()
+    permissions = getattr(user, "guild_permissions", None)   # a Member of the server asked from
+    if interaction.guild_id is not None and getattr(permissions, "administrator", False):
+        return Reach(interaction.guild_id)
+    return None
+
+
+async def admit(bot: "DiagramBot", interaction: discord.Interaction, *,
+                server_admins: bool) -> Reach | None:
+    """The one admin check: the user's reach, or None after refusing them privately.
+
+    server_admins: whether a server's administrators may use the command (on their server's data).
+    """
+    reach = reach_of(bot, interaction)
+    if reach is not None and (reach.everywhere or server_admins):
+        return reach
+    log.info("refused /%s to user %s in guild %s", getattr(interaction.command, "name", "?"),
+             interaction.user.id, interaction.guild_id)
+    await interaction.response.send_message(OWNER_ONLY if reach is not None else REFUSAL, ephemeral=True)
+    return None
 
 
 def _clip(text: str) -> str:
@@ -62,12 +111,18 @@ def _last_note(job_log: str | None) -> str:
 
 
 async def _retrain_and_report(bot: "DiagramBot", interaction: discord.Interaction, kind: str) -> None:
+    """Run the retrain, then tell the admin privately; a result that cannot be delivered is logged.
+
+    Never posted in the channel instead: the follow-up fails when the interaction expired (a
+    retrain can outlast its 15 minutes), and /jobs shows the outcome anyway.
+    """
     outcome = await bot.retrain(kind)
     text = describe_outcome(outcome)
     try:
         await interaction.followup.send(text, ephemeral=True)
-    except discord.HTTPException:      # the interaction expired (a retrain can outlast 15 minutes)
-        await interaction.channel.send(text)
+    except discord.HTTPException as error:
+        log.warning("could not tell user %s how retrain job %s ended (%s): %s",
+                    interaction.user.id, outcome.job_id, error, text)
 
 
 def admin_commands(bot: "DiagramBot") -> list[app_commands.Command]:
@@ -79,19 +134,20 @@ def admin_commands(bot: "DiagramBot") -> list[app_commands.Command]:
                                 "orpo: generator from ratings")
     async def retrain(interaction: discord.Interaction,
                       kind: Literal["cnn", "ae", "all", "orpo"] = "all") -> None:
-        """Admin: retrain the scorers (or the generator) now, in the background (the nightly job's path)."""
-        if await _refuse_non_admin(bot, interaction):
+        """Owner: retrain the scorers (or the generator) now, in the background (the nightly job's path)."""
+        if await admit(bot, interaction, server_admins=False) is None:
             return
         await interaction.response.send_message(
-            f"🔧 Retrain `{kind}` started in the background; I will report here when it ends "
-            "(`/jobs` shows it meanwhile).", ephemeral=True)
+            f"🔧 Retrain `{kind}` started in the background; I will tell you here when it ends "
+            "(`/jobs` shows it meanwhile, and afterwards if it outlasts this interaction).",
+            ephemeral=True)
         bot.spawn(_retrain_and_report(bot, interaction, kind))
 
     @app_commands.command(name="jobs")
     @app_commands.guild_only()
     async def jobs(interaction: discord.Interaction) -> None:
-        """Admin: the latest retrain runs and how they ended."""
-        if await _refuse_non_admin(bot, interaction):
+        """Owner: the latest retrain runs and how they ended."""
+        if await admit(bot, interaction, server_admins=False) is None:
             return
         runs = await bot.db.recent_jobs(10)
         lines = [f"`#{j.id}` **{j.kind}** {j.status} · {j.started[:16].replace('T', ' ')} UTC · "
@@ -105,27 +161,34 @@ def admin_commands(bot: "DiagramBot") -> list[app_commands.Command]:
     @app_commands.command(name="queue")
     @app_commands.guild_only()
     async def queue(interaction: discord.Interaction) -> None:
-        """Admin: the requests being drawn and waiting."""
-        if await _refuse_non_admin(bot, interaction):
+        """Admin: the requests being drawn and waiting (a server's administrators: its own)."""
+        reach = await admit(bot, interaction, server_admins=True)
+        if reach is None:
             return
-        lines = [f"▶️ #{j.request_id} {j.user_name}: {j.text[:60]!r}" for j in bot.queue.running]
-        lines += [f"{i}. #{j.request_id} {j.user_name}: {j.text[:60]!r}"
-                  for i, j in enumerate(bot.queue.waiting, start=1)]
-        head = (f"{len(bot.queue.running)} running, {len(bot.queue.waiting)} waiting "
-                f"({bot.bot_settings.workers} worker{'s' if bot.bot_settings.workers != 1 else ''})")
+        running = [j for j in bot.queue.running if reach.covers(j)]
+        waiting = [(place, j) for place, j in enumerate(bot.queue.waiting, start=1) if reach.covers(j)]
+        lines = [f"▶️ #{j.request_id} {j.user_name}: {j.text[:60]!r}" for j in running]
+        lines += [f"{place}. #{j.request_id} {j.user_name}: {j.text[:60]!r}" for place, j in waiting]
+        head = f"{len(running)} running, {len(waiting)} waiting"
+        if not reach.everywhere:
+            head = f"This server: {head}; {len(bot.queue.running) + len(bot.queue.waiting)} in the whole queue"
+        workers = bot.bot_settings.workers
+        head += f" ({workers} worker{'s' if workers != 1 else ''})"
         await interaction.response.send_message(_clip("\n".join([head, *lines])), ephemeral=True)
 
     @app_commands.command(name="stats")
     @app_commands.guild_only()
     async def stats(interaction: discord.Interaction) -> None:
-        """Admin: requests, ratings and raters so far, with a chart."""
-        if await _refuse_non_admin(bot, interaction):
+        """Admin: requests, ratings and raters so far, with a chart (server administrators: their server's)."""
+        reach = await admit(bot, interaction, server_admins=True)
+        if reach is None:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        numbers = await bot.db.stats()
-        histogram = await bot.db.rating_histogram()
+        numbers = await bot.db.stats(guild_id=reach.guild_id)
+        histogram = await bot.db.rating_histogram(guild_id=reach.guild_id)
         png = await asyncio.to_thread(stats_chart, histogram, numbers["requests_by_status"])
-        embed = discord.Embed(title="diagrambot stats", colour=discord.Colour.blurple())
+        title = "diagrambot stats" + ("" if reach.everywhere else " for this server")
+        embed = discord.Embed(title=title, colour=discord.Colour.blurple())
         for label, key in (("Requests", "requests"), ("Diagrams", "candidates"), ("Posts", "posts"),
                            ("Ratings", "ratings"), ("Raters", "raters"), ("Users", "users")):
             embed.add_field(name=label, value=str(numbers[key]))
@@ -138,12 +201,15 @@ def admin_commands(bot: "DiagramBot") -> list[app_commands.Command]:
     @app_commands.command(name="reload")
     @app_commands.guild_only()
     async def reload(interaction: discord.Interaction) -> None:
-        """Admin: load the active model versions again (e.g. after `diagrambot retrain`)."""
-        if await _refuse_non_admin(bot, interaction):
+        """Owner: load the active model versions again (e.g. after `diagrambot retrain`)."""
+        if await admit(bot, interaction, server_admins=False) is None:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             paths = await reload_models(bot.db, bot.service)
+        except ReloadError as error:     # the rest loaded; a failed kind keeps its previous model
+            await tell(interaction, _clip(f"⚠️ Models reloaded in part: {error.result.describe()}."))
+            return
         except Exception as error:       # noqa: BLE001 - the old models keep serving
             log.exception("reload failed")
             await tell(interaction, f"❌ Reload failed ({type(error).__name__}: {error}); "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Any, Callable
 
 from bot.settings import BotSettings, ScheduleSettings, resolve_token
@@ -38,6 +39,9 @@ def build_bot(args: argparse.Namespace, make_service: Callable | None = None):
     if token is None:
         raise UserError(f"no Discord bot token: set the {bot_settings.token_env} environment variable "
                         "(or [bot] token in your untracked config.toml)")
+    # From here on the token lives only in memory: retrain subprocesses inherit the environment
+    # and have no use for it.
+    os.environ.pop(bot_settings.token_env, None)
     from bot.client import DiagramBot           # imported here: discord.py is not needed to fail fast
     if make_service is None:
         from ml.service import DiagramService as make_service

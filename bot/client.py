@@ -19,18 +19,30 @@ from bot.commands import diagram_command, tell
 from bot.drawing import Drawer
 from bot.queue import DrawQueue, Job
 from bot.ratings import RatingHandler
-from bot.retrain import MODEL_KINDS, reload_models, retrain_and_reload
+from bot.retrain import MODEL_KINDS, ReloadError, reload_models, retrain_and_reload
 from bot.scheduler import RetrainScheduler
 from bot.settings import BotSettings, ScheduleSettings
-from bot.views import DownloadButton, RerollButton, SpecButton
+from bot.views import DownloadButton, RemixButton, RerollButton, SpecButton
 from diagrambot.config import Settings, section
 from storage import Database
 from storage.settings import StorageSettings
-from training.jobs import JobOutcome
+from training.jobs import JobOutcome, interrupt_stale_jobs
 
 log = logging.getLogger(__name__)
 
 RESTARTED = "the bot restarted before this request finished"
+# Channels told about requests a restart cut off: one message per channel, this many channels at
+# most (a full queue must not become a burst of posts against Discord's rate limits).
+MAX_RESTART_NOTICES = 20
+
+
+def restart_notice(requests) -> str:
+    """One message for a channel's requests that a restart cut off: who, which, and what to do."""
+    lines = [f"<@{r.user_id}> ❌ Request #{r.id} was not finished: {RESTARTED}. Please send it again."
+             for r in requests[:10]]
+    if len(requests) > 10:
+        lines.append(f"… and {len(requests) - 10} more request(s) in this channel.")
+    return "\n".join(lines)
 
 
 def intents() -> discord.Intents:
@@ -61,34 +73,62 @@ class DiagramBot(discord.Client):
                                queue_limit=self.bot_settings.queue_limit,
                                per_user_limit=self.bot_settings.per_user_pending_limit)
         self.background: set[asyncio.Task] = set()
+        self.restarted: list = []   # requests the last run left unfinished; their users are told once
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(diagram_command(self))
         for command in admin_commands(self):
             self.tree.add_command(command)
         self.tree.error(self.on_app_command_error)
-        self.add_dynamic_items(RerollButton, SpecButton, DownloadButton)
+        self.add_dynamic_items(RerollButton, RemixButton, SpecButton, DownloadButton)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def setup_hook(self) -> None:
         await self.start_services()
         await self.sync_commands()
+        await self.tell_restarted()
 
     async def start_services(self) -> None:
         """Open storage, serve the active models, start the queue workers and the schedule."""
         if self.db is None:
             self.db = await Database.open(self.storage.db_path, self.storage.data_dir)
-        stale = await self.db.fail_unfinished_requests(RESTARTED)
-        if stale:
-            log.warning("marked %d unfinished request(s) from before the restart failed", stale)
+        self.restarted = await self.db.fail_unfinished_requests(RESTARTED)
+        if self.restarted:
+            log.warning("marked %d unfinished request(s) from before the restart failed", len(self.restarted))
+        await interrupt_stale_jobs(self.db)   # a retrain killed with the last run must not block the next
         if any([await self.db.active_model(kind) for kind in MODEL_KINDS]):
-            await reload_models(self.db, self.service)   # retrained versions, not the shipped ones
+            try:
+                await reload_models(self.db, self.service)   # retrained versions, not the shipped ones
+            except ReloadError as error:    # the bot still starts, on the models that did load
+                log.error("some active models could not be loaded at start-up (%s); the shipped "
+                          "default of each failed kind serves instead", error)
         self.drawer = Drawer(self.db, self.service, self.bot_settings)
         self.ratings = RatingHandler(self.db, self.bot_settings, self._own_user_id)
         self.queue.start()
         if self.schedule.enabled:
             self.scheduler = RetrainScheduler(self.schedule, self.retrain)
             self.scheduler.start()
+
+    async def tell_restarted(self) -> None:
+        """Tell the users whose requests the last run left unfinished, in the channels they asked in.
+
+        Their interactions have expired (tokens are not stored), so this is a plain channel post."""
+        by_channel: dict[int, list] = {}
+        for request in self.restarted:
+            if request.channel_id is not None:
+                by_channel.setdefault(request.channel_id, []).append(request)
+        for number, (channel_id, requests) in enumerate(by_channel.items()):
+            if number == MAX_RESTART_NOTICES:
+                log.warning("not telling %d more channel(s) about requests cut off by the restart",
+                            len(by_channel) - number)
+                break
+            try:
+                await self.get_partial_messageable(channel_id).send(
+                    restart_notice(requests), allowed_mentions=discord.AllowedMentions(users=True))
+            except discord.HTTPException as error:
+                log.warning("could not tell channel %s about requests cut off by the restart: %s",
+                            channel_id, error)
+        self.restarted = []
 
     async def sync_commands(self) -> None:
         """Global sync (can take up to an hour to show), or instant sync to the development guild."""

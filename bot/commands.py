@@ -67,8 +67,11 @@ def describe_position(job: Job, position: int | None, running: int) -> str:
 
 async def submit(bot: "DiagramBot", interaction: discord.Interaction, text: str,
                  candidates: int | None = None, top: int | None = None, *,
-                 ephemeral: bool = False) -> Job | None:
-    """The one way a request enters the queue (/diagram and the reroll button); the job or None."""
+                 ephemeral: bool = False, remix_of: int | None = None) -> Job | None:
+    """The one way a request enters the queue (/diagram, Reroll and Remix); the job or None.
+
+    Every way in meets the same checks, per-user cap and queue limit; `remix_of` stores the link
+    from a remixed request to the one it edited."""
     user = interaction.user
     try:
         text, n, top = validate(bot, text, candidates, top)
@@ -85,7 +88,7 @@ async def submit(bot: "DiagramBot", interaction: discord.Interaction, text: str,
             await interaction.response.defer(ephemeral=ephemeral, thinking=True)
         await bot.db.upsert_user(user.id, user.name)
         request_id = await bot.db.create_request(user.id, text, interaction.guild_id,
-                                                 interaction.channel_id)
+                                                 interaction.channel_id, remix_of=remix_of)
     except Exception:                    # noqa: BLE001 - expired interaction, database trouble
         bot.queue.cancel(job)
         log.exception("could not queue a request from %s", user.id)
@@ -98,18 +101,24 @@ async def submit(bot: "DiagramBot", interaction: discord.Interaction, text: str,
 
 
 def diagram_command(bot: "DiagramBot") -> app_commands.Command:
-    """Build /diagram bound to this bot."""
+    """Build /diagram bound to this bot, its option bounds taken from the config.
 
-    @app_commands.command(name="diagram")
-    @app_commands.guild_only()
-    @app_commands.describe(
-        request="What to draw, e.g. 'a deep learning model with 2 input nodes, 3 hidden nodes and 1 output'",
-        candidates="How many diagrams to sample (the best ones are shown)",
-        top="How many of the best diagrams to post")
+    Discord's client enforces an option's bounds before the command is sent, so the synced
+    command carries the configured request length and candidate count rather than fixed ones.
+    """
+
     async def diagram(interaction: discord.Interaction, request: str,
-                      candidates: Optional[app_commands.Range[int, 1, 64]] = None,
-                      top: Optional[app_commands.Range[int, 1, MAX_TOP]] = None) -> None:
+                      candidates: Optional[int] = None, top: Optional[int] = None) -> None:
         """Draw a diagram of an ML model or process from a sentence; rate results with reactions."""
         await submit(bot, interaction, request, candidates, top)
 
-    return diagram
+    # Annotations are strings here (postponed evaluation); bounds known only now replace them.
+    diagram.__annotations__.update(
+        request=app_commands.Range[str, 1, bot.bot_settings.max_request_chars],
+        candidates=Optional[app_commands.Range[int, 1, bot.settings.pipeline.max_candidates]],
+        top=Optional[app_commands.Range[int, 1, MAX_TOP]])
+    described = app_commands.describe(
+        request="What to draw, e.g. 'a deep learning model with 2 input nodes, 3 hidden nodes and 1 output'",
+        candidates="How many diagrams to sample (the best ones are shown)",
+        top="How many of the best diagrams to post")(diagram)
+    return app_commands.command(name="diagram")(app_commands.guild_only()(described))

@@ -32,6 +32,9 @@ STAGES = {"generating": "🧠 Request #{id}: generating {n} candidates…",
 SHOWN_SCORES = (("readability", "readability"), ("cnn_score", "CNN"), ("user_score", "for you"))
 MISSING_PERMISSIONS = ("I am not allowed to post here: I need View Channel, Send Messages, Attach Files, "
                        "Add Reactions and Read Message History in this channel")
+# Bound on the ratings one request loads for ranking: the requester's most recent ones, and, when
+# they have too few usable ones for their own k-NN, as many of everyone's most recent as fallback.
+RANKING_RATINGS_LIMIT = 1000
 
 
 class DrawFailure(Exception):
@@ -89,13 +92,22 @@ class Drawer:
             "your ratings shape your next results.")
         return "done"
 
-    async def _ratings(self) -> list[RatedDiagram]:
-        """Everyone's ratings with latents: the requester's drive their k-NN, the rest are its fallback."""
-        return [RatedDiagram(user_id, float(r.value), r.latent)
-                for user_id, r in await self.db.all_ratings_with_latents()]
+    async def _ratings(self, user_id: str) -> list[RatedDiagram]:
+        """What the requester's k-NN needs, bounded by RANKING_RATINGS_LIMIT: their most recent
+        ratings, then (if too few carry a latent) everyone else's most recent as the fallback.
+
+        Only latents of the autoencoder that is serving count, so the k-NN compares like with like."""
+        scorer = getattr(self.service, "scorer", None)
+        version = getattr(scorer, "ae_version", None)
+        own = await self.db.ratings_for_ranking(user_id, version, RANKING_RATINGS_LIMIT)
+        rated = [RatedDiagram(user_id, float(r.value), r.latent) for r in own]
+        if version is not None and sum(r.latent is not None for r in own) < scorer.personal.min_ratings:
+            rated += [RatedDiagram(other, float(r.value), r.latent) for other, r in
+                      await self.db.recent_ratings_with_latents(version, RANKING_RATINGS_LIMIT, user_id)]
+        return rated
 
     async def _draw(self, job: Job):
-        ratings = await self._ratings()
+        ratings = await self._ratings(str(job.user_id))
         loop = asyncio.get_running_loop()
 
         def progress(stage: str) -> None:       # called on the worker thread

@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 60.0   # a job whose request row never appears is dropped, not waited on forever
 
 
+async def plain_wait(awaitable: Awaitable[Any]) -> Any:
+    """How an idle worker waits for its next job in production: a plain await."""
+    return await awaitable
+
+
 class Refused(Exception):
     """A request the queue will not take; the message is shown to the user as is."""
 
@@ -71,11 +76,19 @@ class Job:
 
 
 class DrawQueue:
-    """FIFO of jobs run by `workers` tasks; `run_job(job)` returns "done" or "failed"."""
+    """FIFO of jobs run by `workers` tasks; `run_job(job)` returns "done" or "failed".
+
+    `idle_wait` is how an idle worker awaits the next job (`await idle_wait(queue.get())`): a plain
+    await unless replaced. It is the one seam for an in-process Discord simulator, which must be
+    told that a worker waiting here is idle, not stuck (tests/e2e_support.py declares it with
+    SimCord's `env.external_wait`). It may be set as an attribute before the workers start.
+    """
 
     def __init__(self, run_job: Callable[[Job], Awaitable[str]], workers: int = 1,
-                 queue_limit: int = 100, per_user_limit: int = 2):
+                 queue_limit: int = 100, per_user_limit: int = 2,
+                 idle_wait: Callable[[Awaitable[Any]], Awaitable[Any]] = plain_wait):
         self._run_job = run_job
+        self.idle_wait = idle_wait
         self.workers = workers
         self.queue_limit = queue_limit
         self.per_user_limit = per_user_limit
@@ -156,7 +169,7 @@ class DrawQueue:
 
     async def _worker(self, index: int) -> None:
         while True:
-            job = await self._queue.get()
+            job = await self.idle_wait(self._queue.get())
             try:
                 if job.state == "waiting" and await self._await_ready(job):
                     self._waiting.remove(job)

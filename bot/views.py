@@ -1,8 +1,8 @@
-"""The buttons under each posted diagram: Reroll, Show spec and Download, for the requester only.
+"""The buttons under each posted diagram: Reroll, Remix, Show spec and Download, for the requester only.
 
 They are `DynamicItem`s: everything a click needs (request, requester, candidate, sizes) is in
 the custom id, so they keep working after a restart without any in-memory view. The client
-registers them with `add_dynamic_items(RerollButton, SpecButton, DownloadButton)`.
+registers them with `add_dynamic_items(RerollButton, RemixButton, SpecButton, DownloadButton)`.
 """
 
 from __future__ import annotations
@@ -67,6 +67,50 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button],
         await submit(bot, interaction, request.text, self.n, self.top, ephemeral=True)
 
 
+class RemixForm(discord.ui.Modal, title="Remix this request"):
+    """The old request in an editable box; submitting queues the edited text like a fresh /diagram."""
+
+    def __init__(self, text: str, max_chars: int, request_id: int, n: int, top: int) -> None:
+        super().__init__(timeout=None)
+        self.request_id, self.n, self.top = request_id, n, top
+        self.request = discord.ui.TextInput(
+            label="Request", style=discord.TextStyle.paragraph, default=text[:max_chars],
+            max_length=max_chars, custom_id="remix:request")
+        self.add_item(self.request)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await submit(interaction.client, interaction, self.request.value, self.n, self.top,
+                     remix_of=self.request_id)
+
+
+class RemixButton(discord.ui.DynamicItem[discord.ui.Button],
+                  template=r"diagram:remix:(?P<request>\d+):(?P<user>\d+):(?P<n>\d+):(?P<top>\d+)"):
+    """Edit the request and draw again: the new request is stored as a remix of this one."""
+
+    def __init__(self, request_id: int, user_id: int, n: int, top: int) -> None:
+        super().__init__(discord.ui.Button(
+            label="Remix", emoji="✏️", style=discord.ButtonStyle.secondary,
+            custom_id=f"diagram:remix:{request_id}:{user_id}:{n}:{top}"))
+        self.request_id, self.user_id, self.n, self.top = request_id, user_id, n, top
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> "RemixButton":
+        return cls(int(match["request"]), int(match["user"]), int(match["n"]), int(match["top"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if not await _requester_only(interaction, self.user_id):
+            return
+        bot = interaction.client
+        request = await bot.db.get_request(self.request_id)   # one indexed read: well within 3 s
+        if request is None:
+            await interaction.response.send_message("That request no longer exists.", ephemeral=True)
+            return
+        # A modal must be the interaction's first answer, so nothing is deferred before it.
+        await interaction.response.send_modal(RemixForm(
+            request.text, bot.bot_settings.max_request_chars, self.request_id, self.n, self.top))
+
+
 class SpecButton(discord.ui.DynamicItem[discord.ui.Button],
                  template=r"diagram:spec:(?P<candidate>\d+):(?P<user>\d+)"):
     """The diagram's node list as a text file (to edit, or to feed `diagrambot render`)."""
@@ -126,6 +170,7 @@ def diagram_view(request_id: int, user_id: int, candidate_id: int, n: int, top: 
     """The buttons for one posted diagram (persistent: no timeout, state in the custom ids)."""
     view = discord.ui.View(timeout=None)
     view.add_item(RerollButton(request_id, user_id, n, top))
+    view.add_item(RemixButton(request_id, user_id, n, top))
     view.add_item(SpecButton(candidate_id, user_id))
     view.add_item(DownloadButton(candidate_id, user_id))
     return view

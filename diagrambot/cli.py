@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 
 from diagrambot.errors import UserError
 from bot import cli as bot_commands
@@ -31,8 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UserError, OSError) as error:
-        print(f"diagrambot {args.command}: {error}", file=sys.stderr)
+        print(f"diagrambot {args.command}: {_one_line(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"diagrambot {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:   # a bug, not bad input: still one line; -v adds the traceback
+        if args.verbose:
+            traceback.print_exc()
+        print(f"diagrambot {args.command}: internal error: {type(error).__name__}: {_one_line(error)} "
+              "(run with -v for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(error: BaseException) -> str:
+    """The message on one line (a file name or an OS message may hold a line break), at most 500 characters."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 if __name__ == "__main__":

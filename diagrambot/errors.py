@@ -1,4 +1,7 @@
-"""Errors that the command line reports as one clear line (exit code 2), never as a traceback."""
+"""Errors that the command line reports as one clear line (exit code 2), never as a traceback.
+
+Any other exception reaching diagrambot.cli is a bug: still one line, exit code 1 (-v adds the traceback).
+"""
 
 
 class UserError(Exception):

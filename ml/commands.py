@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from diagrambot.errors import UserError
-from ml.parser import ParseError, ParseResult, parse
+from ml.diagram import LINE_STYLES, SHAPES, Diagram, Node
+from ml.parser import (COORD_RANGE, MAX_EDGES, MAX_ID, MAX_LABEL_CHARS, MAX_NODES, MAX_TARGETS, SIZE_RANGE,
+                       ParseError, ParseResult, parse)
 from ml.readability import readability
 from ml.render import render
 from ml.svg import render_svg
@@ -84,31 +87,153 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_ratings(path: str, scorer) -> list:
+MAX_RATINGS = 1000                     # ratings one --ratings file may hold (each is embedded once)
+MAX_RATINGS_BYTES = 8 * 1024 * 1024    # size of a --ratings file
+MAX_USER_ID_CHARS = 100
+RATING_KEYS = ("user_id", "value", "text", "nodes")
+
+
+def _finite(text: str) -> float:
+    """JSON numbers too large for a float (1e400) are refused, not read as infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large a number")
+    return value
+
+
+def _not_a_number(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _short(value) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+def _whole(value, name: str, low: int, high: int) -> int:
+    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {_short(value)}")
+    return value
+
+
+def _within(value, name: str, low: int, high: int) -> int:
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high):
+        raise ValueError(f"{name} must be a number from {low} to {high}, got {_short(value)}")
+    return round(value)
+
+
+def _one_of(value, name: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {_short(value)}")
+    return value
+
+
+def _colour(value, name: str) -> tuple[int, int, int]:
+    if not isinstance(value, list) or len(value) != 3:
+        raise ValueError(f"{name} must be [R, G, B], got {_short(value)}")
+    return tuple(_whole(c, name, 0, 255) for c in value)
+
+
+def _node(row, where: str) -> Node:
+    """A node list as stored (Node.as_list), every field checked: no clamping or repair, unlike the parser."""
+    if not isinstance(row, list) or len(row) not in (10, 11):
+        raise ValueError(f"{where}: expected a list of 10 or 11 fields, got {_short(row)}")
+    nid, x, y, shape, width, height, style, fill, line, targets, *label = row
+    if not isinstance(targets, list) or len(targets) > MAX_TARGETS:
+        raise ValueError(f"{where}: targets must be a list of at most {MAX_TARGETS} node ids")
+    if label and not (isinstance(label[0], str) and len(label[0]) <= MAX_LABEL_CHARS):
+        raise ValueError(f"{where}: the label must be a string of at most {MAX_LABEL_CHARS} characters")
+    return Node(_whole(nid, f"{where}: id", 0, MAX_ID),
+                _within(x, f"{where}: x", *COORD_RANGE["x"]), _within(y, f"{where}: y", *COORD_RANGE["y"]),
+                _one_of(shape, f"{where}: shape", SHAPES),
+                _within(width, f"{where}: width", *SIZE_RANGE), _within(height, f"{where}: height", *SIZE_RANGE),
+                _one_of(style, f"{where}: line style", LINE_STYLES),
+                _colour(fill, f"{where}: fill colour"), _colour(line, f"{where}: line colour"),
+                tuple(_whole(t, f"{where}: target", 0, MAX_ID) for t in targets), label[0] if label else None)
+
+
+def _diagram(rows) -> Diagram:
+    """A stored node list (Diagram.as_lists), checked in full, within the parser's bounds: unique ids,
+    each target another node of the diagram, listed once."""
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_NODES:
+        raise ValueError(f"nodes must be a list of 1 to {MAX_NODES} node lists")
+    nodes = [_node(row, f"node {i}") for i, row in enumerate(rows, start=1)]
+    ids = {node.id for node in nodes}
+    if len(ids) != len(nodes):
+        raise ValueError("nodes: two nodes share an id")
+    for node in nodes:
+        if not set(node.targets) <= ids - {node.id} or len(set(node.targets)) != len(node.targets):
+            raise ValueError(f"nodes: node {node.id}: each target must be another node, listed once")
+    if sum(len(node.targets) for node in nodes) > MAX_EDGES:
+        raise ValueError(f"nodes: more than {MAX_EDGES} edges")
+    return Diagram(tuple(nodes))
+
+
+def _rating(line: str) -> tuple[str, int, Diagram]:
+    """One line of a ratings file as (user id, value, diagram); ValueError says which field is wrong."""
+    row = json.loads(line, parse_float=_finite, parse_constant=_not_a_number)
+    if not isinstance(row, dict):
+        raise ValueError("expected a JSON object")
+    unknown = sorted(set(row) - set(RATING_KEYS))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(RATING_KEYS)})")
+    user = row.get("user_id")
+    if isinstance(user, bool) or not isinstance(user, (str, int)) or not 1 <= len(str(user)) <= MAX_USER_ID_CHARS:
+        raise ValueError(f"user_id must be a string or an integer of 1 to {MAX_USER_ID_CHARS} characters")
+    value = _whole(row.get("value"), "value", 1, 5)
+    if ("text" in row) == ("nodes" in row):
+        raise ValueError("give the diagram as either text or nodes")
+    if "nodes" in row:
+        return str(user), value, _diagram(row["nodes"])
+    if not isinstance(row["text"], str):
+        raise ValueError("text must be a string")
+    return str(user), value, parse(row["text"]).diagram
+
+
+def load_ratings(path: str) -> list[tuple[str, int, Diagram]]:
     """Past ratings from a JSONL file: {"user_id": ..., "value": 1-5, "text" or "nodes": ...} per line.
 
-    Each rated diagram is embedded with the current autoencoder (until storage feeds the k-NN)."""
-    from ml.diagram import Diagram
-    from ml.scoring.personal import RatedDiagram
-    rows, diagrams = [], []
+    Every field is checked here, before any model loads (at most MAX_RATINGS ratings in
+    MAX_RATINGS_BYTES): a bad line is one error naming it, never a failure halfway through a request."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        with open(path, "rb") as file:
+            data = file.read(MAX_RATINGS_BYTES + 1)
     except OSError as error:
         raise UserError(f"cannot read ratings {path}: {error.strerror or error}") from None
+    if len(data) > MAX_RATINGS_BYTES:
+        raise UserError(f"{path}: larger than {MAX_RATINGS_BYTES} bytes, the most a ratings file may hold")
+    try:
+        lines = data.decode("utf-8").split("\n")   # JSON Lines: a U+2028 inside a string is no line end
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    ratings = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if len(ratings) == MAX_RATINGS:
+            raise UserError(f"{path}: line {number}: more than {MAX_RATINGS} ratings, the most a file may hold")
         try:
-            row = json.loads(line)
-            diagram = Diagram.from_lists(row["nodes"]) if "nodes" in row else parse(row["text"]).diagram
-            rows.append((str(row["user_id"]), float(row["value"])))
-            diagrams.append(diagram)
-        except (ValueError, KeyError, TypeError, ParseError) as error:
-            raise UserError(f"{path}: line {number}: not a rating ({error})") from None
-    if scorer is None or not rows:
+            ratings.append(_rating(line))
+        except RecursionError:
+            raise UserError(f"{path}: line {number}: not a rating (nested too deeply)") from None
+        except (ValueError, TypeError) as error:
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise UserError(f"{path}: line {number}: not a rating ({reason[:200]})") from None
+    return ratings
+
+
+def embed_ratings(ratings: list[tuple[str, int, Diagram]], scorer) -> list:
+    """Each rated diagram embedded with the current autoencoder, for the k-NN (none without a scorer)."""
+    from ml.scoring.personal import RatedDiagram
+    if scorer is None or not ratings:
         return []
-    latents = scorer.embed(diagrams)
-    return [RatedDiagram(user, value, latent) for (user, value), latent in zip(rows, latents)]
+    latents = scorer.embed([diagram for _, _, diagram in ratings])
+    return [RatedDiagram(user, float(value), latent) for (user, value, _), latent in zip(ratings, latents)]
+
+
+def read_ratings(path: str, scorer) -> list:
+    """Both steps: the checked ratings of a file, embedded (bench/fuzz.py feeds hostile files here)."""
+    return embed_ratings(load_ratings(path), scorer)
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -132,9 +257,14 @@ def run_generate(args: argparse.Namespace) -> int:
         candidates = settings.pipeline.candidate_count(args.candidates)
     except ValueError as error:
         raise UserError(f"--{error}") from None
+    if args.top < 1:
+        raise UserError("--top must be at least 1")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise UserError("--seed must be between 0 and 4294967295")
+    past = load_ratings(args.ratings) if args.ratings else []   # checked before the model loads
     start = time.perf_counter()
     service = DiagramService(settings)
-    ratings = read_ratings(args.ratings, service.scorer) if args.ratings else []
+    ratings = embed_ratings(past, service.scorer)
     model = service.model_name
     load_s = time.perf_counter() - start
     try:
@@ -190,7 +320,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     generate_cmd.add_argument("--config", help="config.toml (defaults: the embedded model, on this machine)")
     generate_cmd.add_argument("--no-grammar", action="store_true", help="sample without grammar constraints")
     generate_cmd.add_argument("--user", help="rank for this user (their past ratings feed the k-NN)")
-    generate_cmd.add_argument("--ratings", help="JSONL of past ratings: user_id, value, text or nodes")
+    generate_cmd.add_argument("--ratings", help="JSONL of past ratings: user_id, value (1-5), text or nodes; "
+                              f"at most {MAX_RATINGS} lines and {MAX_RATINGS_BYTES // 2**20} MiB")
     generate_cmd.set_defaults(func=run_generate)
 
     demo_cmd = subparsers.add_parser("demo", help="render and score the shipped examples")

@@ -5,6 +5,13 @@ colours as strings, unquoted shape names and a last line cut off at the token li
 module reads all of that with a small lexer and a recursive-descent reader (never eval),
 repairs what it can, and reports every repair as a warning. What it cannot read at all
 raises ParseError with a message fit to show a user.
+
+Bounds, so that reading, drawing and scoring take time and memory proportional to the text:
+- MAX_TEXT_CHARS characters of text, MAX_DEPTH levels of brackets, MAX_NODES nodes,
+  MAX_TARGETS targets on one node and MAX_EDGES edges in all: beyond any of these the text is
+  refused with a ParseError (the metrics compare every pair of edges).
+- MAX_LABEL_CHARS characters of label: a longer label is shortened, with a warning.
+Reading is linear in the text: an unclosed quote is scanned once, not once per later quote.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from ml.diagram import (CANVAS_HEIGHT, CANVAS_WIDTH, DEFAULT_LINE_STYLE, DEFAULT
 
 MAX_TEXT_CHARS = 200_000
 MAX_NODES = 400
+MAX_TARGETS = 100     # per node; the training data's densest node has 10
+MAX_EDGES = 2_000     # in all; the training data's largest diagram has 250
 MAX_DEPTH = 12
 MAX_LABEL_CHARS = 80
 # Values outside these ranges are clamped (with a warning): drawable, never absurd.
@@ -52,11 +61,12 @@ _TOKEN = re.compile(r"""
   | (?P<hex>\#[0-9a-fA-F]{6}\b|\#[0-9a-fA-F]{3}\b)
   | (?P<comment>\#[^\n]*)
   | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:px\b)?)
-  | (?P<dstring>"(?:[^"\\\n]|\\.)*")
-  | (?P<sstring>'(?:[^'\\\n]|\\.)*')
   | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*(?:[ \t]+[A-Za-z_][A-Za-z0-9_\-]*)*)
   | (?P<other>.)
 """, re.VERBOSE | re.DOTALL)
+
+# A quoted string up to, not including, its closing quote; `_tokens` handles the quotes.
+_OPEN_STRING = {q: re.compile(rf"{q}(?:[^{q}\\\n]|\\.)*", re.DOTALL) for q in "\"'"}
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "r": "\r"}
 
@@ -84,16 +94,31 @@ class _Word(str):
 
 
 def _tokens(text: str):
-    for match in _TOKEN.finditer(text):
+    """(kind, value) pairs; a quote that is never closed on its line is skipped like other punctuation.
+
+    When a string opened at p runs unclosed to a line break or the end, every quote of the same kind
+    inside it was escaped, so a string opened at one of them would stop at the same place: it is not
+    scanned again. That keeps reading linear on text such as '"\\"\\"\\"...'.
+    """
+    pos, size = 0, len(text)
+    unclosed_until = {'"': -1, "'": -1}
+    while pos < size:
+        quote = text[pos]
+        if quote in _OPEN_STRING and pos >= unclosed_until[quote]:
+            end = _OPEN_STRING[quote].match(text, pos).end()
+            if text.startswith(quote, end):
+                yield "string", _unquote(text[pos:end + 1])
+                pos = end + 1
+                continue
+            unclosed_until[quote] = end
+        match = _TOKEN.match(text, pos)
+        pos = match.end()
         kind = match.lastgroup
         if kind in ("ws", "comment", "other"):
             continue
         value = match.group()
         if kind == "number":
             value = float(value[:-2] if value.endswith("px") else value)
-        elif kind in ("dstring", "sstring"):
-            value = _unquote(value)
-            kind = "string"
         elif kind in ("word", "hex"):
             value = _Word(value)
             kind = "word"
@@ -369,11 +394,15 @@ def parse(text: str) -> ParseResult:
     if not nodes:
         raise ParseError("no node list found: expected lines like "
                          "[1, 100, 300, \"circle\", 40, 40, \"solid arrow\", (255, 255, 255), (0, 0, 0), [2]]")
-    return ParseResult(Diagram(tuple(_checked_targets(n, seen, warnings) for n in nodes)), warnings)
+    nodes = [_checked_targets(n, seen, warnings) for n in nodes]
+    edges = sum(len(n.targets) for n in nodes)
+    if edges > MAX_EDGES:
+        raise ParseError(f"{edges:,} edges, more than {MAX_EDGES:,}: ask for a smaller diagram")
+    return ParseResult(Diagram(tuple(nodes)), warnings)
 
 
 def _checked_targets(node: Node, ids: set[int], warnings: list[str]) -> Node:
-    kept: list[int] = []
+    kept: dict[int, None] = {}     # an ordered set
     for target in node.targets:
         if target == node.id:
             warnings.append(f"node {node.id}: an edge to itself was dropped")
@@ -382,10 +411,14 @@ def _checked_targets(node: Node, ids: set[int], warnings: list[str]) -> Node:
         elif target in kept:
             warnings.append(f"node {node.id}: target {target} listed twice")
         else:
-            kept.append(target)
-    if tuple(kept) == node.targets:
+            kept[target] = None
+    if len(kept) > MAX_TARGETS:
+        raise ParseError(f"node {node.id} has {len(kept):,} targets, more than {MAX_TARGETS}: "
+                         "ask for a smaller diagram")
+    targets = tuple(kept)
+    if targets == node.targets:
         return node
-    return replace(node, targets=tuple(kept))
+    return replace(node, targets=targets)
 
 
 # ---------------------------------------------------------------- serializer

@@ -15,6 +15,11 @@ Metrics:
 - labels: labels legible inside their node (font >= 10 px, nothing cut off) in readable colours.
 - alignment: share of nodes whose centre shares a row or column with another node.
 - symmetry: how well the node centres mirror about the drawing's horizontal or vertical axis.
+
+The pairwise metrics (every pair of nodes, of edges, every edge against every node) work through
+their tables in blocks of at most CHUNK_CELLS cells, so memory stays proportional to the diagram
+whatever its size; time grows with the pairs, which the parser bounds (ml.parser.MAX_NODES and
+MAX_EDGES: a diagram at those bounds scores in a fraction of a second).
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ MIN_GAP_PX = 20.0     # node spacing that counts as comfortable
 ALIGN_TOLERANCE_PX = 3.0
 MIRROR_TOLERANCE_PX = 50.0
 VISIBLE_CONTRAST = 3.0
+# Cells per block of a pairwise table: 512 KB per float array. Up to 256 nodes a node table is one
+# block, so sums come out exactly as from whole tables.
+CHUNK_CELLS = 1 << 16
 # An ellipse's box overstates its area; scale circle half-sizes so box area equals ellipse area.
 _CIRCLE_BOX = float(np.sqrt(np.pi) / 2)
 
@@ -66,17 +74,28 @@ def _boxes(diagram: Diagram) -> np.ndarray:
     return np.asarray(rows, dtype=float).reshape(-1, 4)
 
 
-def _pairwise_overlap(boxes: np.ndarray) -> np.ndarray:
+def _row_blocks(rows: int, columns: int):
+    """Slices of rows that cut a rows x columns table into blocks of at most CHUNK_CELLS cells."""
+    step = max(1, CHUNK_CELLS // max(columns, 1))
+    for start in range(0, rows, step):
+        yield slice(start, min(rows, start + step))
+
+
+def _pairwise_overlap(some: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Overlap area of each of `some` boxes (rows) with each of `boxes` (columns)."""
     l, t, r, b = boxes.T
-    w = np.clip(np.minimum(r[:, None], r[None, :]) - np.maximum(l[:, None], l[None, :]), 0, None)
-    h = np.clip(np.minimum(b[:, None], b[None, :]) - np.maximum(t[:, None], t[None, :]), 0, None)
+    sl, st, sr, sb = (v[:, None] for v in some.T)
+    w = np.clip(np.minimum(sr, r[None, :]) - np.maximum(sl, l[None, :]), 0, None)
+    h = np.clip(np.minimum(sb, b[None, :]) - np.maximum(st, t[None, :]), 0, None)
     return w * h
 
 
 def node_overlap(boxes: np.ndarray) -> float:
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    inter = _pairwise_overlap(boxes)
-    overlap = np.triu(inter, 1).sum()
+    overlap = 0.0
+    for rows in _row_blocks(len(boxes), len(boxes)):
+        # Each pair once: columns after the row's own node.
+        overlap += np.triu(_pairwise_overlap(boxes[rows], boxes), 1 + rows.start).sum()
     return float(max(0.0, 1 - 2 * overlap / max(areas.sum(), 1e-9)))
 
 
@@ -88,14 +107,20 @@ def inside_canvas(boxes: np.ndarray) -> float:
 
 
 def spacing(boxes: np.ndarray) -> float:
-    if len(boxes) < 2:
+    n = len(boxes)
+    if n < 2:
         return 1.0
     l, t, r, b = boxes.T
-    gap_x = np.clip(np.maximum(l[:, None], l[None, :]) - np.minimum(r[:, None], r[None, :]), 0, None)
-    gap_y = np.clip(np.maximum(t[:, None], t[None, :]) - np.minimum(b[:, None], b[None, :]), 0, None)
-    gap = np.hypot(gap_x, gap_y)
-    np.fill_diagonal(gap, np.inf)
-    return float(np.minimum(gap.min(axis=1) / MIN_GAP_PX, 1.0).mean())
+    nearest = np.empty(n)
+    for rows in _row_blocks(n, n):
+        sl, st, sr, sb = (v[rows, None] for v in (l, t, r, b))
+        gap_x = np.clip(np.maximum(sl, l[None, :]) - np.minimum(sr, r[None, :]), 0, None)
+        gap_y = np.clip(np.maximum(st, t[None, :]) - np.minimum(sb, b[None, :]), 0, None)
+        gap = np.hypot(gap_x, gap_y)
+        own = np.arange(rows.start, rows.stop)
+        gap[own - rows.start, own] = np.inf
+        nearest[rows] = gap.min(axis=1)
+    return float(np.minimum(nearest / MIN_GAP_PX, 1.0).mean())
 
 
 def _edge_arrays(diagram: Diagram) -> tuple[np.ndarray, np.ndarray]:
@@ -108,39 +133,57 @@ def _edge_arrays(diagram: Diagram) -> tuple[np.ndarray, np.ndarray]:
     return pairs_arr, segments
 
 
-def _orientation(ax, ay, bx, by, cx, cy):
-    return np.sign((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
-
-
 def edge_crossings(pairs: np.ndarray, segments: np.ndarray, n_nodes: int) -> float:
     m = len(pairs)
     if m < 2:
         return 1.0
-    x1, y1, x2, y2 = (segments[:, i] for i in range(4))
-    o1 = _orientation(x1[:, None], y1[:, None], x2[:, None], y2[:, None], x1[None, :], y1[None, :])
-    o2 = _orientation(x1[:, None], y1[:, None], x2[:, None], y2[:, None], x2[None, :], y2[None, :])
-    o3 = _orientation(x1[None, :], y1[None, :], x2[None, :], y2[None, :], x1[:, None], y1[:, None])
-    o4 = _orientation(x1[None, :], y1[None, :], x2[None, :], y2[None, :], x2[:, None], y2[:, None])
-    crossing = (o1 * o2 < 0) & (o3 * o4 < 0)
-    a, b = pairs[:, 0], pairs[:, 1]
-    share = ((a[:, None] == a[None, :]) | (a[:, None] == b[None, :]) |
-             (b[:, None] == a[None, :]) | (b[:, None] == b[None, :]))
-    independent = np.triu(~share, 1)
-    c_max = int(independent.sum())
+    x1, y1, x2, y2 = segments.T
+    dx, dy = x2 - x1, y2 - y1
+    # A point (x, y) lies left of, on or right of an edge's line as dx * y - dy * x is above, at or below
+    # the edge's level. Centres are whole numbers within the drawing limits, so this is exact.
+    level = dx * y1 - dy * x1
+
+    def side(edges, x, y):
+        return dx[edges] * y - dy[edges] * x - level[edges]
+
+    crossings = c_max = 0
+    for rows in _row_blocks(m, m):
+        # Edges `rows` against themselves and every later edge; triu keeps each pair once.
+        later = slice(rows.start, m)
+        block, rest = (rows, None), (None, later)
+        # Two segments cross when each one's ends lie strictly on both sides of the other's line.
+        crossing = ((side(block, x1[rest], y1[rest]) * side(block, x2[rest], y2[rest]) < 0) &
+                    (side(rest, x1[block], y1[block]) * side(rest, x2[block], y2[block]) < 0))
+        a, b = pairs[rows, 0, None], pairs[rows, 1, None]
+        c, d = pairs[None, later, 0], pairs[None, later, 1]
+        share = (a == c) | (a == d) | (b == c) | (b == d)
+        independent = np.triu(~share, 1)
+        c_max += int(independent.sum())
+        crossings += int((crossing & independent).sum())
     if c_max == 0:
         return 1.0
-    return float(1 - (crossing & independent).sum() / c_max)
+    return float(1 - crossings / c_max)
 
 
 def edge_clearance(pairs: np.ndarray, segments: np.ndarray, boxes: np.ndarray) -> float:
     """Share of edges whose segment misses every node box but its endpoints' (Liang-Barsky clipping)."""
-    m, n = len(pairs), len(boxes)
+    m = len(pairs)
     if m == 0:
         return 1.0
     # Shrink boxes a little so that an edge grazing a corner does not count as passing through.
     inset = np.minimum((boxes[:, 2] - boxes[:, 0]), (boxes[:, 3] - boxes[:, 1])) * 0.05
-    l, t = boxes[:, 0] + inset, boxes[:, 1] + inset
-    r, b = boxes[:, 2] - inset, boxes[:, 3] - inset
+    l, t, r, b = boxes.T
+    inner = np.stack([l + inset, t + inset, r - inset, b - inset], axis=1)
+    blocked = 0
+    for rows in _row_blocks(m, len(boxes)):
+        blocked += int(_blocked(pairs[rows], segments[rows], inner).sum())
+    return float(1 - blocked / m)
+
+
+def _blocked(pairs: np.ndarray, segments: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """For each edge, whether its segment crosses a box of `inner` other than its endpoints'."""
+    m, n = len(pairs), len(inner)
+    l, t, r, b = inner.T
     x1, y1 = segments[:, 0:1], segments[:, 1:2]
     dx, dy = segments[:, 2:3] - x1, segments[:, 3:4] - y1
     t0, t1 = np.zeros((m, n)), np.ones((m, n))
@@ -157,7 +200,7 @@ def edge_clearance(pairs: np.ndarray, segments: np.ndarray, boxes: np.ndarray) -
     hit = inside & (t0 < t1)
     hit[np.arange(m), pairs[:, 0]] = False
     hit[np.arange(m), pairs[:, 1]] = False
-    return float(1 - hit.any(axis=1).mean())
+    return hit.any(axis=1)
 
 
 def _visible(ratio: float) -> float:
@@ -191,11 +234,15 @@ def alignment(diagram: Diagram) -> float:
     if len(diagram.nodes) < 2:
         return 1.0
     xy = np.asarray([(n.x, n.y) for n in diagram.nodes], dtype=float)
-    close_x = np.abs(xy[:, None, 0] - xy[None, :, 0]) <= ALIGN_TOLERANCE_PX
-    close_y = np.abs(xy[:, None, 1] - xy[None, :, 1]) <= ALIGN_TOLERANCE_PX
-    shared = close_x | close_y
-    np.fill_diagonal(shared, False)
-    return float(shared.any(axis=1).mean())
+    aligned = np.empty(len(xy), dtype=bool)
+    for rows in _row_blocks(len(xy), len(xy)):
+        close_x = np.abs(xy[rows, None, 0] - xy[None, :, 0]) <= ALIGN_TOLERANCE_PX
+        close_y = np.abs(xy[rows, None, 1] - xy[None, :, 1]) <= ALIGN_TOLERANCE_PX
+        shared = close_x | close_y
+        own = np.arange(rows.start, rows.stop)
+        shared[own - rows.start, own] = False
+        aligned[rows] = shared.any(axis=1)
+    return float(aligned.mean())
 
 
 def symmetry(diagram: Diagram) -> float:
@@ -206,7 +253,10 @@ def symmetry(diagram: Diagram) -> float:
     for axis in (0, 1):
         mirrored = xy.copy()
         mirrored[:, axis] = 2 * centre[axis] - mirrored[:, axis]
-        nearest = np.hypot(*(xy[:, None, :] - mirrored[None, :, :]).transpose(2, 0, 1)).min(axis=1)
+        nearest = np.empty(len(xy))
+        for rows in _row_blocks(len(xy), len(xy)):
+            offsets = xy[rows, None, :] - mirrored[None, :, :]
+            nearest[rows] = np.hypot(offsets[..., 0], offsets[..., 1]).min(axis=1)
         best = max(best, float(np.clip(1 - nearest / MIRROR_TOLERANCE_PX, 0, 1).mean()))
     return best
 

@@ -9,18 +9,45 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 from diagrambot.config import Settings
 from ml.generator import EMBEDDED_MODEL, Generator, make_generator
 from ml.pipeline import Result, readability_scorer, run
+from ml.scoring import nets
 from ml.scoring.personal import RatedDiagram
-from ml.scoring.ranking import LearnedScorer, load_scorer
+from ml.scoring.ranking import LearnedScorer, load_scorer, resolve_path
 
 log = logging.getLogger(__name__)
-__all__ = ["DiagramService", "RatedDiagram"]
+__all__ = ["DiagramService", "RatedDiagram", "ReloadResult"]
+SCORER_KINDS = ("cnn", "ae")
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What a reload did: the files now serving, by kind, and the kinds it could not load.
+
+    For a kind in `failed` (kind -> why, one line) the model that served before keeps serving;
+    when there was none, scoring falls back to analytic readability.
+    """
+
+    loaded: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def describe(self) -> str:
+        """One line for people: what loaded and what did not."""
+        parts = [f"{kind}: {Path(path).name}" for kind, path in self.loaded.items()]
+        text = f"loaded {', '.join(parts)}" if parts else "loaded nothing"
+        if self.failed:
+            text += "; could not load " + "; ".join(f"{kind} ({why})" for kind, why in self.failed.items())
+            text += ", the previous model of that kind keeps serving"
+        return text
 
 
 def _is_embedded(settings) -> bool:
@@ -40,6 +67,7 @@ class DiagramService:
         self._generator = generator
         self._scorer = scorer if scorer is not None else load_scorer(settings.scoring)
         self._tunable = _is_embedded(settings.generator)
+        self._default_scoring = settings.scoring   # what a reload without a path serves
 
     @property
     def generator(self) -> Generator:
@@ -66,23 +94,49 @@ class DiagramService:
         scorers = [readability_scorer] + ([scorer.for_user(user_id, ratings)] if scorer else [])
         return run(request, self.generator, n, scorers=scorers, seed=seed, progress=progress)
 
-    def reload(self, cnn: str | None = None, ae: str | None = None, generator: str | None = None) -> None:
-        """Load scorer weights again (after a retrain; paths of the new active versions if given),
-        and a tuned generator (an ORPO job's model folder) when the embedded model is the one serving.
+    def reload(self, cnn: str | None = None, ae: str | None = None,
+               generator: str | None = None) -> ReloadResult:
+        """Load scorer weights again (after a retrain: the paths of the active versions; None: the
+        configured default), and a tuned generator (an ORPO job's model folder) when the embedded
+        model is the one serving.
 
-        New models are built before the swap, so a broken file leaves the old one serving."""
-        settings = replace(self.settings.scoring, cnn=cnn or self.settings.scoring.cnn,
-                           ae=ae or self.settings.scoring.ae)
-        scorer = load_scorer(settings)
+        Every model is loaded before anything is swapped, kind by kind: a file that cannot be
+        loaded leaves the model of that kind that was serving in place, is logged as an error and
+        is named in the result, so a caller never reports a success that did not happen."""
+        wanted = {"cnn": cnn or self._default_scoring.cnn, "ae": ae or self._default_scoring.ae}
+        serving = self.scorer
+        loaded, failed, nets_by_kind, paths = {}, {}, {}, {}
+        for kind, path in wanted.items():
+            try:
+                nets_by_kind[kind], paths[kind] = nets.load(resolve_path(path)), path
+                loaded[kind] = path
+            except nets.ModelLoadError as error:
+                failed[kind] = str(error)
+                if serving is not None:
+                    nets_by_kind[kind] = (getattr(serving, kind), getattr(serving, f"{kind}_meta"))
+                    paths[kind] = getattr(serving.settings, kind)
+                log.error("could not load the %s model: %s; %s", kind, error,
+                          f"{paths[kind]} keeps serving" if kind in paths else "no learned scorer serves")
+        scorer, settings = serving, self.settings.scoring
+        if len(nets_by_kind) == len(SCORER_KINDS):
+            settings = replace(self.settings.scoring, **paths)
+            scorer = LearnedScorer(settings, cnn=nets_by_kind["cnn"], ae=nets_by_kind["ae"])
         tuned = None
         if generator and self._tunable:
             tuned_settings = replace(self.settings.generator, model=generator)
-            tuned = make_generator(tuned_settings)
+            try:
+                tuned = make_generator(tuned_settings)
+                loaded["generator"] = generator
+            except Exception as error:      # noqa: BLE001 - any failure leaves the old generator serving
+                failed["generator"] = f"{generator}: {type(error).__name__}: {error}"
+                log.error("could not load the tuned generator %s; the old one keeps serving", generator,
+                          exc_info=error)
         elif generator:
             log.info("tuned generator %s not loaded: the configured generator is not the embedded model", generator)
         with self._lock:
             self._scorer, self.settings.scoring = scorer, settings
             if tuned is not None:
                 self._generator, self.settings.generator = tuned, tuned_settings
-        log.info("models reloaded (cnn=%s, ae=%s, generator=%s)", settings.cnn, settings.ae,
-                 self.settings.generator.model)
+        log.info("models reloaded (cnn=%s, ae=%s, generator=%s)%s", settings.cnn, settings.ae,
+                 self.settings.generator.model, f"; FAILED: {failed}" if failed else "")
+        return ReloadResult(loaded, failed)

@@ -3,6 +3,8 @@
 ``add_parser`` plugs into the project's argparse CLI; every subcommand sets
 ``func=run_db``, which returns the exit status: 0 on success, 2 on bad input
 (missing file, malformed import line, not a database) with one line on stderr.
+``import`` validates the whole file first (see ``storage.transfer``) and then
+writes it in one transaction: a bad file writes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 
 from .db import Database
 from .schema import SchemaTooNewError
-from .transfer import ImportFormatError, export_jsonl, import_records, parse_jsonl
+from .transfer import (
+    MAX_LINE_CHARS,
+    ImportFormatError,
+    export_jsonl,
+    import_records,
+    parse_jsonl,
+    read_lines,
+)
 
 DEFAULT_DB = "data/diagrambot.sqlite3"
 DEFAULT_DATA_DIR = "data"
@@ -51,7 +60,9 @@ def add_parser(subparsers: Any) -> None:
 
     imp = commands.add_parser("import", parents=[common],
                               help="read a JSONL export; importing twice adds nothing")
-    imp.add_argument("file", metavar="FILE.jsonl", help="file written by 'db export', '-' for stdin")
+    imp.add_argument("file", metavar="FILE.jsonl",
+                     help="file written by 'db export', '-' for stdin; lines of at most "
+                          f"{MAX_LINE_CHARS:,} characters; a bad line imports nothing")
     imp.set_defaults(func=run_db)
 
     vacuum = commands.add_parser("vacuum", parents=[common],
@@ -127,10 +138,10 @@ async def _export(args: argparse.Namespace) -> int:
 
 async def _import(args: argparse.Namespace) -> int:
     if args.file == "-":
-        records = parse_jsonl(sys.stdin)
+        records = parse_jsonl(read_lines(sys.stdin))
     else:
         with open(args.file, encoding="utf-8") as f:
-            records = parse_jsonl(f)
+            records = parse_jsonl(read_lines(f))
     async with await Database.open(args.db, args.data_dir) as db:
         counts = await import_records(db, records)
     _print_json({"imported": counts, "db": str(args.db)})

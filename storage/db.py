@@ -99,7 +99,7 @@ def _request(row: sqlite3.Row) -> Request:
     return Request(
         id=row["id"], uid=row["uid"], user_id=row["user_id"], guild_id=row["guild_id"],
         channel_id=row["channel_id"], text=row["text"], created=row["created"],
-        status=row["status"], error=row["error"], finished=row["finished"],
+        status=row["status"], error=row["error"], finished=row["finished"], remix_of=row["remix_of"],
     )
 
 
@@ -126,14 +126,14 @@ def _model_version(row: sqlite3.Row) -> ModelVersion:
     return ModelVersion(
         id=row["id"], kind=row["kind"], path=row["path"],
         metrics=json.loads(row["metrics_json"]), created=row["created"],
-        active=bool(row["active"]),
+        active=bool(row["active"]), job_id=row["job_id"],
     )
 
 
 def _job(row: sqlite3.Row) -> JobRun:
     return JobRun(
         id=row["id"], kind=row["kind"], started=row["started"], finished=row["finished"],
-        status=row["status"], log=row["log"],
+        status=row["status"], log=row["log"], owner=row["owner"],
     )
 
 
@@ -294,15 +294,19 @@ class Database:
         text: str,
         guild_id: int | None = None,
         channel_id: int | None = None,
+        remix_of: int | None = None,
     ) -> int:
-        """Queue a request; the user row is created if this is their first."""
+        """Queue a request; the user row is created if this is their first.
+
+        ``remix_of`` links a request made with the Remix button to the one it edited."""
         now = utc_now()
         async with self._transaction() as conn:
             await self._ensure_user(conn, str(user_id), now)
             cursor = await conn.execute(
-                """INSERT INTO requests (uid, user_id, guild_id, channel_id, text, created, status)
-                   VALUES (?, ?, ?, ?, ?, ?, 'queued')""",
-                (new_uid(), str(user_id), guild_id, channel_id, text, now),
+                """INSERT INTO requests (uid, user_id, guild_id, channel_id, text, created, status,
+                                         remix_of)
+                   VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)""",
+                (new_uid(), str(user_id), guild_id, channel_id, text, now, remix_of),
             )
             return int(cursor.lastrowid)
 
@@ -327,19 +331,19 @@ class Database:
         rows = await self._fetchall("SELECT * FROM requests ORDER BY id DESC LIMIT ?", (limit,))
         return [_request(r) for r in rows]
 
-    async def fail_unfinished_requests(self, error: str) -> int:
-        """Mark every queued or running request failed; returns how many.
+    async def fail_unfinished_requests(self, error: str) -> list[Request]:
+        """Mark every queued or running request failed; returns them (so their users can be told).
 
         The bot's queue lives in memory, so after a restart these requests will
         never finish: this keeps their status honest instead of "running" forever.
         """
         async with self._transaction() as conn:
-            cursor = await conn.execute(
+            rows = await conn.execute_fetchall(
                 """UPDATE requests SET status = 'failed', error = ?, finished = ?
-                   WHERE status IN ('queued', 'running')""",
+                   WHERE status IN ('queued', 'running') RETURNING *""",
                 (error, utc_now()),
             )
-            return cursor.rowcount
+            return sorted((_request(r) for r in rows), key=lambda r: r.id)
 
     async def delete_request(self, request_id: int) -> bool:
         """Delete a request with its candidates, posts and ratings, and images no one else uses.
@@ -439,7 +443,7 @@ class Database:
         return [_candidate(r) for r in rows]
 
     async def set_latent(self, candidate_id: int, latent: np.ndarray, version: str) -> None:
-        """Replace a candidate's latent after the autoencoder changed (re-embedding)."""
+        """Set one candidate's latent (tools, tests); a re-embedding stages and commits instead."""
         async with self._transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE candidates SET latent = ?, latent_model_version = ? WHERE id = ?",
@@ -447,6 +451,83 @@ class Database:
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"candidate {candidate_id} does not exist")
+
+    # Re-embedding after an autoencoder change: the new latents are staged (committed a page
+    # at a time, invisible to ranking), then ``commit_latents`` swaps them in together with the
+    # autoencoder's activation. A job killed on the way leaves only staged rows, which the
+    # next job clears: the candidates never hold latents of two autoencoders.
+
+    async def clear_latent_staging(self) -> int:
+        """Drop staged latents (a killed job's leftovers); returns how many rows went."""
+        async with self._transaction() as conn:
+            cursor = await conn.execute("DELETE FROM latent_staging")
+            return cursor.rowcount
+
+    async def unstaged_candidates(self, version: str, limit: int, after: int = 0) -> list[Candidate]:
+        """Up to ``limit`` candidates with ids above ``after``, in id order, whose latent is
+        not from ``version`` and not staged for it (a page of a re-embedding pass)."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        rows = await self._fetchall(
+            """SELECT c.* FROM candidates c
+               WHERE c.id > ? AND c.latent_model_version IS NOT ?
+                 AND NOT EXISTS (SELECT 1 FROM latent_staging s
+                                 WHERE s.candidate_id = c.id AND s.version = ?)
+               ORDER BY c.id LIMIT ?""",
+            (after, version, version, limit),
+        )
+        return [_candidate(r) for r in rows]
+
+    async def stage_latents(
+        self, version: str, latents: Iterable[tuple[int, np.ndarray | None]]
+    ) -> int:
+        """Stage ``(candidate_id, latent)`` pairs made by autoencoder ``version``, in one transaction.
+
+        A latent of ``None`` stages "no latent" (the candidate could not be embedded); a
+        candidate deleted meanwhile is skipped. Returns how many were staged.
+        """
+        rows = [(cid, version, latent_to_blob(latent), cid) for cid, latent in latents]
+        async with self._transaction() as conn:
+            staged = 0
+            for row in rows:
+                cursor = await conn.execute(
+                    """INSERT OR REPLACE INTO latent_staging (candidate_id, version, latent)
+                       SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM candidates WHERE id = ?)""",
+                    row,
+                )
+                staged += cursor.rowcount
+            return staged
+
+    async def commit_latents(self, version: str, activate: int | None = None) -> int | None:
+        """Swap the latents staged for ``version`` in, activating model version ``activate`` with them.
+
+        One transaction: either every candidate ends with a latent from ``version`` (and the
+        autoencoder is active), or nothing changes. Returns how many candidates got a new
+        latent, or None when a candidate has neither (it arrived after staging): stage it
+        and call again.
+        """
+        async with self._transaction() as conn:
+            missing = await conn.execute_fetchall(
+                """SELECT 1 FROM candidates c
+                   WHERE c.latent_model_version IS NOT ?
+                     AND NOT EXISTS (SELECT 1 FROM latent_staging s
+                                     WHERE s.candidate_id = c.id AND s.version = ?)
+                   LIMIT 1""",
+                (version, version),
+            )
+            if missing:
+                return None
+            if activate is not None:
+                await self._activate(conn, activate)
+            cursor = await conn.execute(
+                """UPDATE candidates SET (latent, latent_model_version) =
+                       (SELECT s.latent, s.version FROM latent_staging s
+                        WHERE s.candidate_id = candidates.id)
+                   WHERE id IN (SELECT candidate_id FROM latent_staging WHERE version = ?)""",
+                (version,),
+            )
+            await conn.execute("DELETE FROM latent_staging")
+            return cursor.rowcount
 
     async def iter_candidates(
         self, batch_size: int = 256, *, stale_for_version: str | None = None
@@ -574,11 +655,68 @@ class Database:
     async def rating_count(self) -> int:
         return int(await self._scalar("SELECT count(*) FROM ratings"))
 
+    async def ratings_for_ranking(
+        self, user_id: str | int, latent_version: str | None, limit: int
+    ) -> list[UserRating]:
+        """The user's ``limit`` most recent ratings (newest first): the input of their k-NN.
+
+        A rating carries its candidate's latent only when autoencoder ``latent_version``
+        (the one serving) made it, so the k-NN never mixes two embedding spaces; with
+        ``latent_version`` None no rating carries one. Work is bounded by ``limit``.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        rows = await self._fetchall(
+            """SELECT r.candidate_id, r.value, r.updated, c.latent_model_version,
+                      CASE WHEN c.latent_model_version = ? THEN c.latent END AS latent
+               FROM ratings r JOIN candidates c ON c.id = r.candidate_id
+               WHERE r.user_id = ? ORDER BY r.updated DESC, r.candidate_id DESC LIMIT ?""",
+            (latent_version, str(user_id), limit),
+        )
+        return [
+            UserRating(
+                candidate_id=r["candidate_id"], value=r["value"], updated=r["updated"],
+                latent=blob_to_latent(r["latent"]),
+                latent_model_version=r["latent_model_version"] if r["latent"] is not None else None,
+            )
+            for r in rows
+        ]
+
+    async def recent_ratings_with_latents(
+        self, latent_version: str, limit: int, exclude_user: str | int | None = None
+    ) -> list[tuple[str, UserRating]]:
+        """The ``limit`` most recent ratings whose candidate has a latent from ``latent_version``.
+
+        The k-NN's fallback for a user who has rated too little; ``exclude_user``'s own
+        ratings are left out (the caller has them already).
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        rows = await self._fetchall(
+            """SELECT r.user_id, r.candidate_id, r.value, r.updated, c.latent,
+                      c.latent_model_version
+               FROM ratings r JOIN candidates c ON c.id = r.candidate_id
+               WHERE c.latent_model_version = ? AND c.latent IS NOT NULL AND r.user_id IS NOT ?
+               ORDER BY r.updated DESC, r.candidate_id DESC LIMIT ?""",
+            (latent_version, None if exclude_user is None else str(exclude_user), limit),
+        )
+        return [
+            (
+                r["user_id"],
+                UserRating(
+                    candidate_id=r["candidate_id"], value=r["value"], updated=r["updated"],
+                    latent=blob_to_latent(r["latent"]),
+                    latent_model_version=r["latent_model_version"],
+                ),
+            )
+            for r in rows
+        ]
+
     async def all_ratings_with_latents(self) -> list[tuple[str, UserRating]]:
         """Every rating as ``(user_id, rating with the rated candidate's latent)``.
 
-        The bot passes these to the scorer: a user's own ratings feed their k-NN,
-        everyone's are the fallback for users who have rated too little.
+        Unbounded, for offline tools and exports; the bot ranks with
+        ``ratings_for_ranking`` and ``recent_ratings_with_latents`` instead.
         """
         rows = await self._fetchall(
             """SELECT r.user_id, r.candidate_id, r.value, r.updated, c.latent,
@@ -619,9 +757,21 @@ class Database:
             for r in rows
         ]
 
-    async def rating_histogram(self) -> dict[int, int]:
-        """How many ratings of each value (1..5, zeros included): the bot's /stats chart."""
-        rows = await self._fetchall("SELECT value, count(*) FROM ratings GROUP BY value")
+    async def rating_histogram(self, guild_id: int | None = None) -> dict[int, int]:
+        """How many ratings of each value (1..5, zeros included): the bot's /stats chart.
+
+        With ``guild_id``, only ratings of diagrams drawn for that server's requests.
+        """
+        if guild_id is None:
+            rows = await self._fetchall("SELECT value, count(*) FROM ratings GROUP BY value")
+        else:
+            rows = await self._fetchall(
+                """SELECT g.value, count(*) FROM ratings g
+                   JOIN candidates c ON c.id = g.candidate_id
+                   JOIN requests q ON q.id = c.request_id
+                   WHERE q.guild_id = ? GROUP BY g.value""",
+                (int(guild_id),),
+            )
         counts = {value: 0 for value in range(RATING_MIN, RATING_MAX + 1)}
         counts.update({int(r[0]): int(r[1]) for r in rows})
         return counts
@@ -634,33 +784,37 @@ class Database:
         path: str,
         metrics: Mapping[str, Any] | None = None,
         activate: bool = False,
+        job_id: int | None = None,
     ) -> int:
-        """Register a trained model file; optionally make it the active one of its kind."""
+        """Register a trained model file (made by job ``job_id``); optionally make it the active one of its kind."""
         async with self._transaction() as conn:
             if activate:
                 await conn.execute(
                     "UPDATE model_versions SET active = 0 WHERE kind = ? AND active = 1", (kind,)
                 )
             cursor = await conn.execute(
-                """INSERT INTO model_versions (kind, path, metrics_json, created, active)
-                   VALUES (?, ?, ?, ?, ?)""",
-                (kind, str(path), to_json(dict(metrics or {})), utc_now(), int(activate)),
+                """INSERT INTO model_versions (kind, path, metrics_json, created, active, job_id)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                (kind, str(path), to_json(dict(metrics or {})), utc_now(), int(activate), job_id),
             )
             return int(cursor.lastrowid)
+
+    @staticmethod
+    async def _activate(conn: aiosqlite.Connection, version_id: int) -> None:
+        rows = await conn.execute_fetchall(
+            "SELECT kind FROM model_versions WHERE id = ?", (version_id,)
+        )
+        if not rows:
+            raise NotFoundError(f"model version {version_id} does not exist")
+        await conn.execute(
+            "UPDATE model_versions SET active = 0 WHERE kind = ? AND active = 1", (rows[0][0],)
+        )
+        await conn.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,))
 
     async def activate_model_version(self, version_id: int) -> None:
         """Make one version active and the others of its kind inactive, atomically."""
         async with self._transaction() as conn:
-            rows = await conn.execute_fetchall(
-                "SELECT kind FROM model_versions WHERE id = ?", (version_id,)
-            )
-            if not rows:
-                raise NotFoundError(f"model version {version_id} does not exist")
-            await conn.execute(
-                "UPDATE model_versions SET active = 0 WHERE kind = ? AND active = 1",
-                (rows[0][0],),
-            )
-            await conn.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,))
+            await self._activate(conn, version_id)
 
     async def deactivate_models(self, kind: str) -> int:
         """Leave ``kind`` with no active version (back to the shipped defaults); returns how many changed.
@@ -690,18 +844,19 @@ class Database:
 
     # ------------------------------------------------------------------ job runs
 
-    async def start_job(self, kind: str) -> int:
-        """Record that a job (e.g. the nightly retrain) started; returns its id."""
+    async def start_job(self, kind: str, owner: str | None = None) -> int:
+        """Record that a job (e.g. the nightly retrain) started in process ``owner``; returns its id."""
         async with self._transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO job_runs (kind, started, status) VALUES (?, ?, 'running')",
-                (kind, utc_now()),
+                "INSERT INTO job_runs (kind, started, status, owner) VALUES (?, ?, 'running', ?)",
+                (kind, utc_now(), owner),
             )
             return int(cursor.lastrowid)
 
     async def finish_job(self, job_id: int, status: str, log: str | None = None) -> None:
+        """Close a job as ok, failed or interrupted, stamping ``finished``."""
         if status not in JOB_STATUSES or status == "running":
-            raise ValueError(f"finish status must be 'ok' or 'failed', got {status!r}")
+            raise ValueError(f"finish status must be 'ok', 'failed' or 'interrupted', got {status!r}")
         async with self._transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE job_runs SET status = ?, finished = ?, log = ? WHERE id = ?",
@@ -719,6 +874,21 @@ class Database:
             )
         return [_job(r) for r in rows]
 
+    async def interrupt_job(self, job_id: int, log: str) -> bool:
+        """Mark a job whose process died 'interrupted', unless it finished meanwhile; returns whether it was."""
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                """UPDATE job_runs SET status = 'interrupted', finished = ?, log = ?
+                   WHERE id = ? AND status = 'running'""",
+                (utc_now(), log, job_id),
+            )
+            return cursor.rowcount > 0
+
+    async def running_jobs(self) -> list[JobRun]:
+        """Every job still marked running, oldest first (a start-up checks which are dead)."""
+        rows = await self._fetchall("SELECT * FROM job_runs WHERE status = 'running' ORDER BY id")
+        return [_job(r) for r in rows]
+
     async def running_job(self, kind: str) -> JobRun | None:
         """The latest still-running job of ``kind``, so a scheduler can skip a duplicate."""
         row = await self._fetchone(
@@ -729,17 +899,37 @@ class Database:
 
     # ------------------------------------------------------------------ maintenance
 
-    async def stats(self) -> dict[str, Any]:
-        """Counts for ``diagrambot db stats`` and the bot's status command."""
+    async def stats(self, guild_id: int | None = None) -> dict[str, Any]:
+        """Counts for ``diagrambot db stats`` and the bot's status command.
+
+        With ``guild_id``, the data counts (users, requests, candidates, posts, ratings,
+        raters) cover only that server's requests, their diagrams and the ratings of those,
+        so a server's administrators see their server and no other; models, jobs and the
+        schema version describe the bot and stay global.
+        """
+        if guild_id is None:
+            requests, candidates = "requests", "candidates"
+            users_sql = "SELECT count(*) FROM users"
+            params: tuple[Any, ...] = ()
+        else:
+            requests = "(SELECT * FROM requests WHERE guild_id = ?)"
+            candidates = ("(SELECT c.* FROM candidates c JOIN requests q ON q.id = c.request_id"
+                          " WHERE q.guild_id = ?)")
+            users_sql = (f"SELECT count(*) FROM (SELECT user_id FROM {requests}"
+                         f" UNION SELECT g.user_id FROM ratings g JOIN {candidates} c"
+                         " ON c.id = g.candidate_id)")
+            params = (int(guild_id),)
+        posts = f"posts p JOIN {candidates} c ON c.id = p.candidate_id"
+        ratings = f"ratings g JOIN {candidates} c ON c.id = g.candidate_id"
         async with self._lock:
             conn = self._conn
 
-            async def count(sql: str) -> int:
-                return int((await conn.execute_fetchall(sql))[0][0])
+            async def count(sql: str, args: tuple[Any, ...] = ()) -> int:
+                return int((await conn.execute_fetchall(sql, args))[0][0])
 
-            async def by_status(table: str) -> dict[str, int]:
+            async def by_status(table: str, args: tuple[Any, ...] = ()) -> dict[str, int]:
                 rows = await conn.execute_fetchall(
-                    f"SELECT status, count(*) FROM {table} GROUP BY status ORDER BY status"
+                    f"SELECT status, count(*) FROM {table} GROUP BY status ORDER BY status", args
                 )
                 return {r[0]: r[1] for r in rows}
 
@@ -748,13 +938,13 @@ class Database:
             )
             return {
                 "schema_version": await count("PRAGMA user_version"),
-                "users": await count("SELECT count(*) FROM users"),
-                "requests": await count("SELECT count(*) FROM requests"),
-                "requests_by_status": await by_status("requests"),
-                "candidates": await count("SELECT count(*) FROM candidates"),
-                "posts": await count("SELECT count(*) FROM posts"),
-                "ratings": await count("SELECT count(*) FROM ratings"),
-                "raters": await count("SELECT count(DISTINCT user_id) FROM ratings"),
+                "users": await count(users_sql, params * users_sql.count("?")),
+                "requests": await count(f"SELECT count(*) FROM {requests}", params),
+                "requests_by_status": await by_status(requests, params),
+                "candidates": await count(f"SELECT count(*) FROM {candidates}", params),
+                "posts": await count(f"SELECT count(*) FROM {posts}", params),
+                "ratings": await count(f"SELECT count(*) FROM {ratings}", params),
+                "raters": await count(f"SELECT count(DISTINCT g.user_id) FROM {ratings}", params),
                 "model_versions": await count("SELECT count(*) FROM model_versions"),
                 "active_models": {r[0]: r[1] for r in active},
                 "jobs_by_status": await by_status("job_runs"),

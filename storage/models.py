@@ -15,10 +15,11 @@ from typing import Any, Literal
 import numpy as np
 
 RequestStatus = Literal["queued", "running", "done", "failed"]
-JobStatus = Literal["running", "ok", "failed"]
+JobStatus = Literal["running", "ok", "failed", "interrupted"]
 
 REQUEST_STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed")
-JOB_STATUSES: tuple[str, ...] = ("running", "ok", "failed")
+# interrupted: the process running the job died (found at the next start-up), nothing was recorded.
+JOB_STATUSES: tuple[str, ...] = ("running", "ok", "failed", "interrupted")
 RATING_MIN, RATING_MAX = 1, 5
 
 
@@ -41,6 +42,7 @@ class Request:
     status: str
     error: str | None
     finished: str | None
+    remix_of: int | None = None   # the request this one was remixed from (the Remix button)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class ModelVersion:
     metrics: dict[str, Any] = field(compare=False)
     created: str = ""
     active: bool = False
+    job_id: int | None = None   # the job that trained it (None: registered by hand or by older code)
 
 
 @dataclass(frozen=True)
@@ -123,3 +126,4 @@ class JobRun:
     finished: str | None
     status: str
     log: str | None
+    owner: str | None = None    # "host:pid" of the process running it (None: older code)

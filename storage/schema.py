@@ -116,6 +116,45 @@ MIGRATIONS: tuple[Migration, ...] = (
                ON model_versions(kind) WHERE active = 1""",
         ),
     ),
+    # v4: the retrain lifecycle survives kills. A job names the process that runs it (so a
+    # restart can tell a dead job from a live one) and may end 'interrupted'; a model version
+    # names the job that made it; re-embedding writes to latent_staging, and the staged latents
+    # replace the candidates' in the same transaction that activates their autoencoder; ranking
+    # reads a user's most recent ratings through an index.
+    Migration(
+        "interrupted jobs and their owner; model_versions.job_id; latent_staging; ratings by recency",
+        (
+            """CREATE TABLE job_runs_v4 (
+                id       INTEGER PRIMARY KEY,
+                kind     TEXT NOT NULL,
+                started  TEXT NOT NULL,
+                finished TEXT,
+                status   TEXT NOT NULL DEFAULT 'running'
+                         CHECK (status IN ('running', 'ok', 'failed', 'interrupted')),
+                log      TEXT,
+                owner    TEXT                   -- 'host:pid' of the process running the job
+            )""",
+            """INSERT INTO job_runs_v4 (id, kind, started, finished, status, log)
+               SELECT id, kind, started, finished, status, log FROM job_runs""",
+            "DROP TABLE job_runs",
+            "ALTER TABLE job_runs_v4 RENAME TO job_runs",
+            "CREATE INDEX job_runs_by_kind ON job_runs(kind, status)",
+            "ALTER TABLE model_versions ADD COLUMN job_id INTEGER",   # the job that trained it
+            """CREATE TABLE latent_staging (
+                candidate_id INTEGER PRIMARY KEY
+                             REFERENCES candidates(id) ON DELETE CASCADE,
+                version      TEXT NOT NULL,     -- the autoencoder version that made it
+                latent       BLOB               -- NULL: the candidate could not be embedded
+            )""",
+            "CREATE INDEX ratings_by_user_updated ON ratings(user_id, updated)",
+            "CREATE INDEX ratings_by_updated ON ratings(updated)",
+        ),
+    ),
+    # v5: a request made with Remix names the request it edited.
+    Migration(
+        "requests.remix_of",
+        ("ALTER TABLE requests ADD COLUMN remix_of INTEGER REFERENCES requests(id) ON DELETE SET NULL",),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -8,6 +8,15 @@ database that already holds some of it) adds nothing new; a rating already
 present is replaced only by a more recently updated one. Image bytes are
 included (base64) only on request; otherwise the image files are backed up by
 copying the data dir.
+
+Every line is validated before anything is written, to the standard the rest
+of the project relies on: ``nodes_json`` must be a node list that
+``ml.parser`` reads unchanged (the Spec/Download buttons and retraining rebuild
+the diagram from it), scores and latents finite, a latent exactly
+``LATENT_SIZE`` long, timestamps in the database's own UTC format (ratings
+are merged by comparing them as text), ids and enums in range. A line longer
+than ``MAX_LINE_CHARS`` is refused before it is read whole. The first bad
+line stops the import with its line number and field; nothing is written.
 """
 
 from __future__ import annotations
@@ -16,10 +25,16 @@ import base64
 import binascii
 import json
 import logging
+import math
+import re
 from collections import Counter
-from typing import Any, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import IO, Any, Callable, Iterable, Iterator
 
 import numpy as np
+
+from ml.diagram import Diagram
+from ml.parser import MAX_TEXT_CHARS, ParseError, parse
 
 from .db import Database, SCORE_COLUMNS, blob_to_latent, latent_to_blob, to_json, utc_now
 from .images import ImageStore
@@ -35,6 +50,23 @@ _STR, _INT, _NUM, _DICT, _LIST = str, int, (int, float), dict, list
 _NONE = type(None)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Longest accepted line, in characters. A candidate line exported with --images
+# carries its PNG in base64: at most ~2.5 MB for the 1000x600 canvas, plus a
+# node list of at most ml.parser.MAX_TEXT_CHARS.
+MAX_LINE_CHARS = 4_000_000
+# Length of every stored latent: the autoencoder's (ml/scoring/nets.py
+# ConvAutoencoder, models/scorers/ae.json "latent": 32). The k-NN and the
+# retrain expect this length for every candidate.
+LATENT_SIZE = 32
+# Longest user id, model version name; uids are uuid4 hex (storage.db.new_uid).
+MAX_NAME_CHARS = 100
+_UID = re.compile(r"[0-9a-f]{32}")
+_UID_FIELDS = ("uid", "request_uid", "candidate_uid", "remix_of_uid")
+_SNOWFLAKE_FIELDS = ("message_id", "channel_id", "guild_id")
+_TIMESTAMP_FIELDS = ("created", "updated", "finished")
+_NAME_FIELDS = {("user", "id"), ("request", "user_id"), ("rating", "user_id"),
+                ("candidate", "latent_model_version")}
 
 # Field name -> accepted JSON types. Every listed field is required (it may be
 # null where NoneType is accepted); unknown fields are ignored so later
@@ -94,9 +126,13 @@ async def export_jsonl(
             async with conn.execute("SELECT * FROM users ORDER BY id") as cur:
                 async for r in cur:
                     emit({"type": "user", "id": r["id"], "name": r["name"], "created": r["created"]})
-            async with conn.execute("SELECT * FROM requests ORDER BY id") as cur:
+            async with conn.execute(
+                """SELECT r.*, p.uid AS remix_of_uid FROM requests r
+                   LEFT JOIN requests p ON p.id = r.remix_of ORDER BY r.id"""
+            ) as cur:
                 async for r in cur:
-                    emit({"type": "request", **{k: r[k] for k in _FIELDS["request"]}})
+                    emit({"type": "request", **{k: r[k] for k in _FIELDS["request"]},
+                          "remix_of_uid": r["remix_of_uid"]})
             async with conn.execute(
                 """SELECT c.*, r.uid AS request_uid, r.text AS request_text
                    FROM candidates c JOIN requests r ON r.id = c.request_id ORDER BY c.id"""
@@ -155,16 +191,31 @@ def _candidate_record(
 # ---------------------------------------------------------------------- import
 
 
+def read_lines(stream: IO[str]) -> Iterator[str]:
+    """The stream's lines, each cut at ``MAX_LINE_CHARS`` + 2 so a huge line is never read whole.
+
+    A longer line comes out as its first piece, which ``parse_jsonl`` rejects
+    with the line's number; the rest is never read.
+    """
+    return iter(lambda: stream.readline(MAX_LINE_CHARS + 2), "")
+
+
 def parse_jsonl(lines: Iterable[str]) -> list[tuple[int, dict[str, Any]]]:
     """Parse and validate every line before anything is written; blank lines are skipped."""
     records = []
     for number, line in enumerate(lines, start=1):
+        if len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+            raise ImportFormatError(number, f"line is longer than {MAX_LINE_CHARS:,} characters")
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ImportFormatError(number, f"not valid JSON ({exc.msg})") from None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            raise ImportFormatError(number, f"not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ImportFormatError(number, "not valid JSON (nested too deeply)") from None
         _validate(number, record)
         records.append((number, record))
     return records
@@ -177,7 +228,7 @@ def _validate(number: int, record: Any) -> None:
     if not isinstance(record, dict):
         fail("expected a JSON object")
     kind = record.get("type")
-    if kind not in _FIELDS:
+    if not isinstance(kind, str) or kind not in _FIELDS:
         fail(f"unknown record type {kind!r}")
     for name, types in _FIELDS[kind].items():
         if name not in record:
@@ -186,35 +237,116 @@ def _validate(number: int, record: Any) -> None:
         accepted = types if isinstance(types, tuple) else (types,)
         if isinstance(value, bool) or not isinstance(value, accepted):
             fail(f"{kind} field {name!r} has the wrong type ({type(value).__name__})")
-        if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
-            fail(f"{kind} field {name!r} does not fit in 64 bits")
+        if value is not None:
+            problem = _field_problem(kind, name, value)
+            if problem:
+                fail(f"{kind} field {name!r} {problem}")
     if kind == "header" and record["format"] != FORMAT_VERSION:
         fail(f"unsupported export format {record['format']} (this code reads {FORMAT_VERSION})")
     if kind == "request" and record["status"] not in REQUEST_STATUSES:
         fail(f"request status {record['status']!r} not in {REQUEST_STATUSES}")
+    remix_of = record.get("remix_of_uid")   # optional: exports before the Remix button lack it
+    if kind == "request" and remix_of is not None:
+        if not isinstance(remix_of, str):
+            fail(f"request field 'remix_of_uid' has the wrong type ({type(remix_of).__name__})")
+        problem = _field_problem(kind, "remix_of_uid", remix_of)
+        if problem:
+            fail(f"request field 'remix_of_uid' {problem}")
     if kind == "rating" and not RATING_MIN <= record["value"] <= RATING_MAX:
         fail(f"rating value {record['value']} outside {RATING_MIN}..{RATING_MAX}")
     if kind == "candidate":
-        latent = record["latent"]
-        if latent is not None and not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) <= _FLOAT32_MAX
-            for x in latent
-        ):
-            fail("candidate latent must be a list of finite float32 numbers")
         sha = record["image_sha256"]
-        if sha is not None:
-            try:
-                ImageStore.relative_path(sha)
-            except ValueError as exc:
-                fail(str(exc))
         png_b64 = record.get("image_png_b64")
         if png_b64 is not None:
             try:
                 png = base64.b64decode(png_b64, validate=True)
-            except (binascii.Error, TypeError):
-                fail("candidate image_png_b64 is not base64")
+            except (binascii.Error, TypeError, ValueError):
+                fail("candidate field 'image_png_b64' is not base64")
             if ImageStore.digest(png) != sha:
                 fail("candidate image bytes do not match image_sha256")
+
+
+def _field_problem(kind: str, name: str, value: Any) -> str:
+    """What is wrong with one non-null field value of a well-typed record, or ''."""
+    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+        return "does not fit in 64 bits"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid Unicode (lone surrogate)"
+    if name in _UID_FIELDS and not _UID.fullmatch(value):
+        return "is not a uid (32 lowercase hex digits)"
+    if name in _SNOWFLAKE_FIELDS and value <= 0:
+        return "must be a positive id"
+    if name in _TIMESTAMP_FIELDS and not _is_timestamp(value):
+        return "is not a UTC timestamp like 2025-01-31T12:00:00.000000+00:00"
+    if (kind, name) in _NAME_FIELDS and not (0 < len(value) <= MAX_NAME_CHARS and value.isprintable()):
+        return f"must be 1 to {MAX_NAME_CHARS} printable characters"
+    if name == "rank" and value < 0:
+        return "must not be negative"
+    if name == "nodes_json":
+        return _nodes_problem(value)
+    if name == "scores":
+        for key, score in value.items():
+            if score is not None and not _is_finite(score):
+                return f"has {key!r} = {score!r}, not a finite number or null"
+    if name == "latent":
+        if len(value) != LATENT_SIZE:
+            return f"must hold {LATENT_SIZE} numbers, got {len(value)}"
+        if not all(_is_finite(x) and abs(x) <= _FLOAT32_MAX for x in value):
+            return "must be a list of finite float32 numbers"
+    if name == "image_sha256":
+        try:
+            ImageStore.relative_path(value)
+        except ValueError as exc:
+            return f"is {exc}"
+    return ""
+
+
+def _is_finite(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+def _is_timestamp(text: str) -> bool:
+    """True for exactly the format of ``storage.db.utc_now``, the only one that sorts as text."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return parsed.utcoffset() == timedelta(0) and parsed.isoformat(timespec="microseconds") == text
+
+
+def _nodes_problem(text: str) -> str:
+    """'' when ``text`` is a JSON node list that the parser reads unchanged.
+
+    The bot stores ``json.dumps(diagram.as_lists())`` of a parsed diagram, and
+    its readers rebuild it with ``Diagram.from_lists``, which trusts its input;
+    so the stored list must be exactly what the parser makes of it.
+    """
+    if len(text) > MAX_TEXT_CHARS:
+        return f"is longer than {MAX_TEXT_CHARS:,} characters"
+    try:
+        rows = json.loads(text)
+    except (ValueError, RecursionError):
+        return "is not JSON"
+    try:
+        result = parse(text)
+    except ParseError as exc:
+        return f"is not a node list ({exc})"
+    try:
+        stored = Diagram.from_lists(rows)
+    except (TypeError, ValueError, OverflowError):
+        return "is not a list of node lists"
+    if stored != result.diagram:
+        why = result.warnings[0] if result.warnings else "ids, ranges, shapes or targets"
+        return f"is not a node list the parser reads unchanged ({why})"
+    return ""
 
 
 async def import_records(db: Database, records: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
@@ -243,6 +375,7 @@ async def import_records(db: Database, records: list[tuple[int, dict[str, Any]]]
         )
 
     async with db._lock:
+        await _check_references(db._conn, records)
         for _, record in records:  # images first: a committed row must find its file
             if record.get("image_png_b64"):
                 db.images.put(base64.b64decode(record["image_png_b64"]))
@@ -260,9 +393,11 @@ async def import_records(db: Database, records: list[tuple[int, dict[str, Any]]]
                     await ensure_user(r["user_id"], r["created"])
                     cur = await conn.execute(
                         """INSERT INTO requests (uid, user_id, guild_id, channel_id, text, created,
-                               status, error, finished)
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO NOTHING""",
-                        tuple(r[k] for k in _FIELDS["request"]),
+                               status, error, finished, remix_of)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,
+                                   (SELECT id FROM requests WHERE uid = ?))
+                           ON CONFLICT (uid) DO NOTHING""",
+                        (*(r[k] for k in _FIELDS["request"]), r.get("remix_of_uid")),
                     )
                 elif kind == "candidate":
                     request_id = await lookup("requests", r["request_uid"], request_ids, number)
@@ -306,6 +441,34 @@ async def import_records(db: Database, records: list[tuple[int, dict[str, Any]]]
     read.pop("header", None)
     log.info("imported %s", dict(added))
     return {"read": dict(read), "added": {k: added[k] for k in RECORD_ORDER}}
+
+
+async def _check_references(conn: Any, records: list[tuple[int, dict[str, Any]]]) -> None:
+    """Every uid a record refers to is on an earlier line or already in the database.
+
+    Checked before the image files are written, so a dangling reference writes
+    nothing at all; the lookups inside the transaction stay as the last word.
+    """
+    known: dict[str, set[str]] = {"requests": set(), "candidates": set()}
+
+    async def need(table: str, uid: str, number: int) -> None:
+        if uid not in known[table]:
+            rows = await conn.execute_fetchall(f"SELECT 1 FROM {table} WHERE uid = ?", (uid,))
+            if not rows:
+                raise ImportFormatError(number, f"refers to unknown {table[:-1]} uid {uid!r}")
+            known[table].add(uid)
+
+    for number, r in records:
+        kind = r["type"]
+        if kind == "request":
+            if r.get("remix_of_uid") is not None:
+                await need("requests", r["remix_of_uid"], number)
+            known["requests"].add(r["uid"])
+        elif kind == "candidate":
+            await need("requests", r["request_uid"], number)
+            known["candidates"].add(r["uid"])
+        elif kind in ("post", "rating"):
+            await need("candidates", r["candidate_uid"], number)
 
 
 def _number(value: Any) -> float | None:

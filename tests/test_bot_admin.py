@@ -2,24 +2,41 @@
 
 Retrains run a fake retrain script (a real subprocess that follows the training.retrain contract
 and activates a new version in the database), configured as [schedule] retrain_command.
+
+Who may do what is tested on a simulated Discord (SimCord): slash commands from members of two
+servers go through discord.py's own dispatch and the bot's CommandTree (its error routing too),
+and what Discord received, ephemeral flags included, is read back from the simulation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import AsyncIterator
 
 import discord
-import pytest
+import simcord
 from PIL import Image
 
-from bot.admin import REFUSAL
-from bot.fakes import (FakeInteraction, FakeService, FixedTextsGenerator, fake_retrain, fake_user,
-                       running_bot)
+from bot.admin import OWNER_ONLY, REFUSAL
+from bot.client import DiagramBot
+from fakes import (TEST_SETTINGS, FakeInteraction, FakeService, FixedTextsGenerator, fake_retrain,
+                       fake_user, running_bot)
 from bot.settings import BotSettings, ScheduleSettings
+from storage import Database
+from storage.settings import StorageSettings
+from training.jobs import JobOutcome
 
 ADMIN_ID = 31337
+
+
+def config_admins() -> BotSettings:
+    """[bot] admin_user_ids = [ADMIN_ID]: an admin of the whole bot."""
+    return BotSettings(admin_user_ids=[ADMIN_ID])
 
 
 def schedule(tmp_path, mode="swap", **options) -> ScheduleSettings:
@@ -40,22 +57,12 @@ async def with_old_model(bot):
     await bot.db.add_model_version("cnn", "models/scorers/cnn-old", {}, activate=True)
 
 
-@pytest.mark.parametrize("name", ["retrain", "jobs", "queue", "stats", "reload"])
-async def test_admin_commands_refuse_everyone_else_ephemerally(tmp_path, name):
-    service = FakeService()
-    async with running_bot(tmp_path, service, schedule=schedule(tmp_path, enabled=False)) as bot:
-        interaction = FakeInteraction(bot, user=fake_user(name="eve", admin=False))
-        await command(bot, name, interaction)
-        await settle(bot)
-        assert interaction.kinds == ["send_message"] and interaction.ephemeral == [REFUSAL]
-        assert await bot.db.recent_jobs() == [] and service.reloads == []
-
-
 async def test_admin_retrain_runs_the_job_swaps_the_model_and_reloads(tmp_path):
     service = FakeService()
-    async with running_bot(tmp_path, service, schedule=schedule(tmp_path, enabled=False)) as bot:
+    async with running_bot(tmp_path, service, bot_settings=config_admins(),
+                           schedule=schedule(tmp_path, enabled=False)) as bot:
         await with_old_model(bot)
-        interaction = FakeInteraction(bot, user=fake_user(name="root", admin=True))
+        interaction = FakeInteraction(bot, user=fake_user(ADMIN_ID, name="root"))
         await command(bot, "retrain", interaction, kind="cnn")
         assert interaction.kinds == ["send_message"] and "started" in interaction.ephemeral[0]
         await settle(bot)
@@ -71,9 +78,10 @@ async def test_admin_retrain_runs_the_job_swaps_the_model_and_reloads(tmp_path):
 
 async def test_a_failing_admin_retrain_keeps_the_old_model_and_does_not_reload(tmp_path):
     service = FakeService()
-    async with running_bot(tmp_path, service, schedule=schedule(tmp_path, "fail", enabled=False)) as bot:
+    async with running_bot(tmp_path, service, bot_settings=config_admins(),
+                           schedule=schedule(tmp_path, "fail", enabled=False)) as bot:
         await with_old_model(bot)
-        interaction = FakeInteraction(bot, user=fake_user(admin=True))
+        interaction = FakeInteraction(bot, user=fake_user(ADMIN_ID))
         await command(bot, "retrain", interaction, kind="all")
         await settle(bot)
         assert (await bot.db.active_model("cnn")).path == "models/scorers/cnn-old"
@@ -112,7 +120,7 @@ async def test_a_failing_scheduled_job_keeps_the_old_model(tmp_path):
 
 
 async def test_jobs_lists_recent_runs_for_config_admins(tmp_path):
-    async with running_bot(tmp_path, bot_settings=BotSettings(admin_user_ids=[ADMIN_ID]),
+    async with running_bot(tmp_path, bot_settings=config_admins(),
                            schedule=schedule(tmp_path, "fail", enabled=False)) as bot:
         await bot.retrain("ae")
         interaction = FakeInteraction(bot, user=fake_user(ADMIN_ID, admin=False))
@@ -123,12 +131,13 @@ async def test_jobs_lists_recent_runs_for_config_admins(tmp_path):
 
 async def test_queue_shows_running_and_waiting_requests(tmp_path):
     gate = threading.Event()
-    async with running_bot(tmp_path, FakeService(FixedTextsGenerator(gate=gate))) as bot:
+    async with running_bot(tmp_path, FakeService(FixedTextsGenerator(gate=gate)),
+                           bot_settings=config_admins()) as bot:
         for name in ("ada", "bob"):
             await command(bot, "diagram", FakeInteraction(bot, user=fake_user(name=name)),
                           request=f"a network for {name}")
         await asyncio.sleep(0.05)
-        interaction = FakeInteraction(bot, user=fake_user(admin=True))
+        interaction = FakeInteraction(bot, user=fake_user(ADMIN_ID))
         await command(bot, "queue", interaction)
         text, = interaction.ephemeral
         assert text.startswith("1 running, 1 waiting")
@@ -159,9 +168,9 @@ async def test_stats_sends_counts_and_a_png_chart(tmp_path):
 
 async def test_reload_loads_the_active_versions(tmp_path):
     service = FakeService()
-    async with running_bot(tmp_path, service) as bot:
+    async with running_bot(tmp_path, service, bot_settings=config_admins()) as bot:
         await bot.db.add_model_version("ae", "data/models/ae-7", {}, activate=True)
-        interaction = FakeInteraction(bot, user=fake_user(admin=True))
+        interaction = FakeInteraction(bot, user=fake_user(ADMIN_ID))
         await command(bot, "reload", interaction)
         assert service.reloads == [{"cnn": None, "ae": "data/models/ae-7"}]
         assert interaction.kinds == ["defer", "followup"] and "ae: ae-7" in interaction.ephemeral[-1]
@@ -186,13 +195,241 @@ def test_the_client_asks_only_for_guild_and_reaction_intents(tmp_path):
                             | discord.Intents(guild_reactions=True).value)
 
 
-async def test_a_crashing_command_still_answers_privately(tmp_path):
-    async with running_bot(tmp_path) as bot:
-        interaction = FakeInteraction(bot, user=fake_user(admin=True))
-        interaction.command = bot.tree.get_command("jobs")
-        await bot.db.close()                                  # the database is gone
-        with pytest.raises(Exception) as caught:
-            await command(bot, "jobs", interaction)
-        await bot.tree.on_error(interaction, discord.app_commands.CommandInvokeError(
-            interaction.command, caught.value))
-        assert interaction.ephemeral == ["❌ Something went wrong; the details are in the bot's log."]
+# ------------------------------------------------------------------ who may do what, on a simulated Discord
+
+@dataclass
+class World:
+    """The bot in two servers: `home` (an administrator and a plain member) and `away` (one member)."""
+
+    env: simcord.Env
+    bot: DiagramBot
+    service: FakeService
+    home: simcord.GuildHandle
+    channel: simcord.ChannelHandle
+    admin: simcord.MemberActor          # Administrator in home, nothing elsewhere
+    member: simcord.MemberActor         # no permissions in home
+    away: simcord.GuildHandle
+    away_channel: simcord.ChannelHandle
+    stranger: simcord.MemberActor       # a plain member of away
+    errors_seen: int = 0                # errors the bot swallowed that the test has looked at
+
+    def new_errors(self) -> list[BaseException]:
+        """What the bot raised and swallowed since the last look (the rest fails the test at the end)."""
+        found = list(self.env.errors_since(self.errors_seen))
+        self.errors_seen += len(found)
+        return found
+
+    async def own_application(self, member: simcord.MemberActor) -> None:
+        """Make `member` the application's owner (SimCord's application is owned by the bot itself)."""
+        self.bot.application.owner = await self.bot.fetch_user(member.id)
+
+    def own_application_by_team(self, roles: dict[int, str]) -> None:
+        """Give the application a Developer Portal team: user id -> team role."""
+        members = [{"user": {"id": str(user_id), "username": f"dev{user_id}", "discriminator": "0",
+                             "avatar": None, "global_name": None},
+                    "membership_state": 2, "permissions": ["*"], "team_id": "77", "role": role}
+                   for user_id, role in roles.items()]
+        self.bot.application.team = discord.Team(self.bot._connection, {
+            "id": "77", "name": "makers", "icon": None, "owner_user_id": members[0]["user"]["id"],
+            "members": members})
+
+
+@asynccontextmanager
+async def simulated(tmp_path, service: FakeService | None = None) -> AsyncIterator[World]:
+    """The unmodified DiagramBot logged in to a simulated Discord with two servers.
+
+    SimCord refuses to settle while a bot task waits on something it does not know, so an idle
+    draw worker's wait on its queue is declared as external input (DrawQueue.idle_wait).
+    """
+    storage = StorageSettings(str(tmp_path / "bot.sqlite3"), str(tmp_path / "data"))
+    db = await Database.open(storage.db_path, storage.data_dir)
+    service = service or FakeService()
+    bot = DiagramBot(TEST_SETTINGS, service, storage=storage, db=db, bot_settings=BotSettings(),
+                     schedule=ScheduleSettings(enabled=False))
+    env = simcord.Env(bot)
+    bot.queue.idle_wait = lambda next_job: env.external_wait(next_job, reason="draw queue idle")
+    try:
+        await env.start()                     # login -> setup_hook: services and the command sync
+        try:
+            home, away = env.create_guild(name="home"), env.create_guild(name="away")
+            admins = home.create_role("admins", permissions=discord.Permissions(administrator=True))
+            world = World(env, bot, service, home, home.create_text_channel("general"),
+                          home.add_member(env.create_user("ada"), roles=[admins]),
+                          home.add_member(env.create_user("bob")),
+                          away, away.create_text_channel("general"),
+                          away.add_member(env.create_user("cy")))
+            yield world
+        finally:
+            await env.shutdown()
+            await bot.stop_services()
+        unexpected = world.new_errors()       # anything else the bot raised and swallowed fails the test
+        if unexpected:
+            raise ExceptionGroup("the bot raised and swallowed", unexpected)
+    finally:
+        await db.close()
+
+
+def stub_retrain(world: World) -> list[str]:
+    """Replace the retrain subprocess (a wait SimCord cannot settle) by an instant swap; the kinds asked for."""
+    asked = []
+
+    async def retrain(kind: str) -> JobOutcome:
+        asked.append(kind)
+        return JobOutcome(kind, "swapped", job_id=7, version_id=3, message="new model serving")
+
+    world.bot.retrain = retrain
+    return asked
+
+
+async def queue_two_servers(world: World) -> None:
+    """A request from each server, left waiting (workers stopped) so /queue has something to list."""
+    await world.bot.queue.stop()
+    await world.member.slash(world.channel, "diagram", request="home secret plan")
+    await world.stranger.slash(world.away_channel, "diagram", request="away secret plan")
+    assert len(world.bot.queue.waiting) == 2
+
+
+def last_answer(result: simcord.InteractionResult) -> simcord.ResponseMessage:
+    """The final message an interaction got (after a defer, Discord turns the first follow-up into the response)."""
+    return ([result.response] + result.followups)[-1]
+
+
+def stats_embed(result: simcord.InteractionResult) -> tuple[str, dict[str, str]]:
+    embed, = last_answer(result).embeds
+    return embed.title, {f.name: f.value for f in embed.fields}
+
+
+async def test_the_application_owner_acts_on_every_server(tmp_path):
+    async with simulated(tmp_path) as world:
+        asked = stub_retrain(world)
+        await queue_two_servers(world)
+        await world.own_application(world.member)          # no Administrator anywhere
+
+        listing = await world.member.slash(world.channel, "queue")
+        assert listing.ephemeral
+        assert listing.response.content.startswith("0 running, 2 waiting")
+        assert "home secret plan" in listing.response.content
+        assert "away secret plan" in listing.response.content
+
+        jobs = await world.member.slash(world.channel, "jobs")
+        assert jobs.ephemeral and jobs.response.content == "No jobs have run yet."
+
+        public = len(world.channel.history())                    # what everyone sees (not ephemeral)
+        retrain = await world.member.slash(world.channel, "retrain", kind="cnn")
+        assert asked == ["cnn"] and retrain.ephemeral and "started" in retrain.response.content
+        report, = retrain.followups
+        assert report.ephemeral and "job #7" in report.content and "swapped" in report.content
+        assert len(world.channel.history()) == public
+
+
+async def test_team_admins_and_developers_are_owners_but_read_only_members_are_not(tmp_path):
+    async with simulated(tmp_path) as world:
+        stub_retrain(world)
+        world.own_application_by_team({world.member.id: "developer", world.stranger.id: "read_only"})
+
+        allowed = await world.member.slash(world.channel, "reload")
+        assert last_answer(allowed).ephemeral
+        assert last_answer(allowed).content.startswith("✅ Models reloaded")
+        assert len(world.service.reloads) == 1
+
+        refused = await world.stranger.slash(world.away_channel, "retrain", kind="ae")
+        assert refused.ephemeral and refused.response.content == REFUSAL
+        assert refused.followups == [] and len(world.service.reloads) == 1
+
+
+async def test_a_server_admin_sees_only_their_server_and_config_admins_see_all(tmp_path):
+    async with simulated(tmp_path) as world:
+        await queue_two_servers(world)
+        world.bot.bot_settings.admin_user_ids = [world.stranger.id]   # [bot] admin_user_ids
+
+        mine = await world.admin.slash(world.channel, "queue")
+        assert mine.ephemeral
+        text = mine.response.content
+        assert text.startswith("This server: 0 running, 1 waiting; 2 in the whole queue")
+        assert "1. #1 bob: 'home secret plan'" in text and "away" not in text
+
+        everything = await world.stranger.slash(world.away_channel, "queue")
+        assert everything.ephemeral and "home secret plan" in everything.response.content
+        assert "2. #2 cy: 'away secret plan'" in everything.response.content
+
+
+async def test_stats_count_the_asking_server_only_for_its_admins(tmp_path):
+    async with simulated(tmp_path) as world:
+        for guild, texts in ((world.home, ["a", "b"]), (world.away, ["c", "d", "e"])):
+            for text in texts:
+                await world.bot.db.create_request(str(world.member.id), text, guild_id=guild.id)
+
+        mine = await world.admin.slash(world.channel, "stats")
+        assert mine.ephemeral and last_answer(mine).ephemeral
+        assert stats_embed(mine) == ("diagrambot stats for this server", {
+            "Requests": "2", "Diagrams": "0", "Posts": "0", "Ratings": "0", "Raters": "0", "Users": "1",
+            "Active models": "shipped defaults"})
+
+        world.bot.bot_settings.admin_user_ids = [world.admin.id]
+        everything = await world.admin.slash(world.channel, "stats")
+        assert last_answer(everything).ephemeral
+        assert stats_embed(everything)[0] == "diagrambot stats"
+        assert stats_embed(everything)[1]["Requests"] == "5"
+
+
+async def test_refusals_are_private_one_liners_and_run_nothing(tmp_path):
+    async with simulated(tmp_path) as world:
+        asked = stub_retrain(world)
+        for name in ("retrain", "jobs", "reload"):             # the whole bot's: not a server admin's
+            result = await world.admin.slash(world.channel, name)
+            assert result.ephemeral and result.response.content == OWNER_ONLY, name
+            assert result.followups == []
+        for name in ("retrain", "jobs", "queue", "stats", "reload"):
+            result = await world.member.slash(world.channel, name)
+            assert result.ephemeral and result.response.content == REFUSAL, name
+            assert result.followups == []
+        assert "\n" not in REFUSAL + OWNER_ONLY
+        assert asked == [] and world.service.reloads == []
+        assert world.channel.history() == []                     # nothing public
+
+
+async def test_a_retrain_result_that_cannot_be_delivered_is_logged_not_posted(tmp_path, caplog):
+    async with simulated(tmp_path) as world:
+        stub_retrain(world)
+        await world.own_application(world.admin)
+        # The interaction token expired before the retrain ended: its follow-up webhook is gone.
+        world.env.inject_error("POST", "/webhooks/*", status=404, code=10015, message="Unknown Webhook")
+        with caplog.at_level(logging.WARNING, logger="bot.admin"):
+            result = await world.admin.slash(world.channel, "retrain", kind="cnn")
+        assert result.ephemeral and "started" in result.response.content and result.followups == []
+        assert world.channel.history() == []                     # not posted publicly instead
+        warning, = [r for r in caplog.records if r.name == "bot.admin"]
+        assert "job #7" in warning.getMessage() and "swapped" in warning.getMessage()
+
+
+async def test_a_crashing_admin_command_answers_privately_through_the_tree(tmp_path):
+    async with simulated(tmp_path) as world:
+        await world.own_application(world.member)
+        await world.bot.db.close()                              # the database is gone
+        result = await world.member.slash(world.channel, "jobs")
+        assert result.ephemeral and result.response.content.startswith("❌")
+        assert world.channel.history() == []
+        crash, = world.new_errors()                              # routed through the tree's error handler
+        assert isinstance(crash, discord.app_commands.CommandInvokeError)
+        assert crash.command.name == "jobs"
+
+
+async def test_reload_names_the_models_that_could_not_be_loaded(tmp_path):
+    from ml.service import ReloadResult
+
+    class HalfBrokenService(FakeService):
+        def reload(self, cnn=None, ae=None, generator=None):
+            super().reload(cnn, ae)
+            return ReloadResult(loaded={"cnn": cnn}, failed={"ae": f"{ae}: not a model file"})
+
+    service = HalfBrokenService()
+    async with running_bot(tmp_path, bot_settings=config_admins()) as bot:
+        bot.service = service
+        await bot.db.add_model_version("cnn", "data/models/cnn-3", {}, activate=True)
+        await bot.db.add_model_version("ae", "data/models/ae-4", {}, activate=True)
+        interaction = FakeInteraction(bot, user=fake_user(ADMIN_ID))
+        await command(bot, "reload", interaction)
+        text, = interaction.texts("followup")
+        assert interaction.kinds == ["defer", "followup"] and interaction.ephemeral[-1] == text
+        assert text.startswith("⚠️ Models reloaded in part")
+        assert "loaded cnn: cnn-3" in text and "could not load ae (data/models/ae-4: not a model file)" in text

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import discord
 import pytest
 
-from bot.fakes import FakeInteraction, FakeService, FixedTextsGenerator, fake_user, running_bot
+from fakes import FakeInteraction, FakeService, FixedTextsGenerator, fake_user, running_bot
 from bot.settings import DEFAULT_RATING_EMOJIS, BotSettings
-from bot.views import NOT_YOURS, DownloadButton, RerollButton, SpecButton
+from bot.views import DownloadButton, NOT_YOURS, RemixButton, RerollButton, SpecButton
 from diagrambot.errors import UserError
 from ml.parser import parse
 from ml.pipeline import RequestError
@@ -198,11 +198,12 @@ async def click(item, interaction):
     await rebuilt.callback(interaction)
 
 
-async def test_each_post_has_persistent_reroll_spec_and_download_buttons(tmp_path):
+async def test_each_post_has_persistent_reroll_remix_spec_and_download_buttons(tmp_path):
     async with running_bot(tmp_path) as bot:
         message = (await posted(bot, fake_user()))[0]
-        reroll, spec, download = message.view.children
+        reroll, remix, spec, download = message.view.children
         assert isinstance(reroll, RerollButton) and isinstance(spec, SpecButton)
+        assert isinstance(remix, RemixButton)
         assert isinstance(download, DownloadButton)
         assert message.view.timeout is None and message.view.is_persistent()
 
@@ -233,7 +234,7 @@ async def test_show_spec_sends_the_node_list_as_a_file_to_the_requester_only(tmp
     async with running_bot(tmp_path) as bot:
         ada = fake_user(name="ada")
         message = (await posted(bot, ada))[0]
-        spec = message.view.children[1]
+        spec = message.view.children[2]
 
         stranger = FakeInteraction(bot, user=fake_user(name="eve"))
         await click(spec, stranger)
@@ -255,7 +256,7 @@ async def test_download_sends_an_editable_pptx_and_svg_to_the_requester_only(tmp
     async with running_bot(tmp_path) as bot:
         ada = fake_user(name="ada")
         message = (await posted(bot, ada))[0]
-        download = message.view.children[2]
+        download = message.view.children[3]
 
         stranger = FakeInteraction(bot, user=fake_user(name="eve"))
         await click(download, stranger)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import sqlite3
+
 import discord
 import pytest
 
-from bot.fakes import FakeInteraction, FakeService, fake_user, running_bot
-from bot.settings import DEFAULT_RATING_EMOJIS
+from fakes import FakeInteraction, FakeService, fake_user, running_bot
+from bot.ratings import RatingHandler, is_busy, replay_rating
+from bot.settings import DEFAULT_RATING_EMOJIS, BotSettings
+from storage import Database
 
 BOT_ID = 4242
 ONE, TWO, THREE, FOUR, FIVE = DEFAULT_RATING_EMOJIS
@@ -129,3 +136,95 @@ async def test_a_rating_reaches_the_raters_next_request(tmp_path):
         await bot.queue.join()
         rated, = service.draws[1]["ratings"]
         assert (rated.user_id, rated.value) == (str(ada.id), 5.0)
+
+
+# ---------------------------------------------------------------- a busy database
+
+@pytest.fixture
+async def busy_db(tmp_path):
+    """A database whose writes give up after 20 ms, with one diagram post; and a second
+    connection (another process, say a long `db import`) that can hold the write lock."""
+    db = await Database.open(tmp_path / "busy.sqlite3", busy_timeout_ms=20)
+    request_id = await db.create_request("123", "two nodes")
+    candidate_id = await db.add_candidate(request_id, 1, "[]", "[]", None, {})
+    await db.add_post(9001, 55, candidate_id)
+    other = sqlite3.connect(tmp_path / "busy.sqlite3", isolation_level=None)
+    yield db, candidate_id, other
+    other.close()
+    await db.close()
+
+
+def handler(db, delays=(0.02,) * 10) -> RatingHandler:
+    return RatingHandler(db, BotSettings(), lambda: BOT_ID, retry_delays_s=delays)
+
+
+async def stored(db, candidate_id, user_id=USER):
+    found = await db.get_rating(str(user_id), candidate_id)
+    return None if found is None else found.value
+
+
+async def test_a_rating_waits_out_a_write_lock_instead_of_being_lost(busy_db):
+    db, candidate_id, other = busy_db
+    ratings = handler(db)
+    other.execute("BEGIN IMMEDIATE")                     # the other connection holds the write lock
+    adding = asyncio.create_task(ratings.on_add(reaction(9001, THREE)))
+    await asyncio.sleep(0.1)                             # several attempts have met the lock
+    assert not adding.done()
+    other.execute("ROLLBACK")
+    assert await asyncio.wait_for(adding, 5) == "rated"
+    assert await stored(db, candidate_id) == 3
+
+    other.execute("BEGIN IMMEDIATE")
+    removing = asyncio.create_task(ratings.on_remove(reaction(9001, THREE, event="REACTION_REMOVE")))
+    await asyncio.sleep(0.1)
+    other.execute("COMMIT")
+    assert await asyncio.wait_for(removing, 5) == "removed"
+    assert await stored(db, candidate_id) is None
+
+
+async def test_an_add_and_a_remove_queued_behind_a_lock_land_in_order(busy_db):
+    """The user rated and took it back while the database was locked: no rating may remain."""
+    db, candidate_id, other = busy_db
+    ratings = handler(db)
+    other.execute("BEGIN IMMEDIATE")
+    add = asyncio.create_task(ratings.on_add(reaction(9001, THREE)))
+    await asyncio.sleep(0.03)
+    remove = asyncio.create_task(ratings.on_remove(reaction(9001, THREE, event="REACTION_REMOVE")))
+    await asyncio.sleep(0.1)
+    other.execute("ROLLBACK")
+    assert await asyncio.wait_for(asyncio.gather(add, remove), 5) == ["rated", "removed"]
+    assert await stored(db, candidate_id) is None
+
+
+@pytest.mark.parametrize("event, emoji, before, after", [
+    ("REACTION_ADD", FOUR, None, 4),
+    ("REACTION_REMOVE", FOUR, 4, None),
+])
+async def test_a_rating_that_cannot_be_written_is_logged_whole_and_replays(
+        busy_db, caplog, event, emoji, before, after):
+    db, candidate_id, other = busy_db
+    if before is not None:
+        await db.set_rating(str(USER), candidate_id, before)
+    ratings = handler(db, delays=(0.01, 0.02))
+    other.execute("BEGIN IMMEDIATE")
+    payload = reaction(9001, emoji, event=event)
+    with caplog.at_level(logging.WARNING, logger="bot.ratings"):
+        result = await (ratings.on_add if event == "REACTION_ADD" else ratings.on_remove)(payload)
+    other.execute("ROLLBACK")
+    assert result.startswith("failed")
+    assert await stored(db, candidate_id) == before      # nothing was written...
+    lost, = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    entry = json.loads(lost.getMessage().split(": ", 2)[-1])
+    assert entry == {"action": "add" if event == "REACTION_ADD" else "remove", "user_id": str(USER),
+                     "message_id": 9001, "channel_id": 55, "guild_id": 1, "value": 4}
+    assert lost.rating == entry
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2   # two retries
+    await replay_rating(db, entry)                        # ...and the log line puts it back
+    assert await stored(db, candidate_id) == after
+
+
+def test_only_lock_errors_count_as_busy():
+    assert is_busy(sqlite3.OperationalError("database is locked"))
+    assert is_busy(sqlite3.OperationalError("database table is locked"))
+    assert not is_busy(sqlite3.OperationalError("no such table: ratings"))
+    assert not is_busy(sqlite3.IntegrityError("FOREIGN KEY constraint failed"))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from bot import cli as bot_cli
-from bot.fakes import FakeService
+from fakes import FakeService
 from bot.scheduler import make_trigger
 from bot.settings import DEFAULT_RATING_EMOJIS, BotSettings, ScheduleSettings, resolve_token
 from diagrambot.config import load, section
@@ -78,15 +80,35 @@ def test_sections_are_read_from_config_toml(tmp_path):
     ("[bot]\nrating_emojis = ['👍', '👎']\n", "5 different emoji"),
     ("[bot]\nworkers = 0\n", "workers must be"),
     ("[bot]\nmax_request_chars = 5000\n", "max_request_chars"),
-    ("[bot]\nadmin_user_ids = ['me']\n", "Discord ids"),
+    ("[bot]\nadmin_user_ids = ['me']\n", 'config: [bot] admin_user_ids must be a list of integers, got ["me"]'),
+    ("[bot]\nmax_request_chars = 'x'\n", 'config: [bot] max_request_chars must be an integer, got "x"'),
+    ("[bot]\ndev_guild_id = '42'\n", 'config: [bot] dev_guild_id must be an integer, got "42"'),
+    ("[bot]\nrating_emojis = [1, 2, 3, 4, 5]\n", "config: [bot] rating_emojis must be a list of strings"),
+    ("[bot]\nqueue_limit = 1e9\n", "config: [bot] queue_limit must be an integer, got 1000000000.0"),
+    ("[storage]\ndb_path = 5\n", "config: [storage] db_path must be a string, got 5"),
+    ("[storage]\ndata_dir = ' '\n", "config: [storage] data_dir must not be empty"),
     ("[schedule]\nretrain_kinds = 'gpt'\n", "retrain_kinds"),
-    ("[schedule]\ntimeout_s = -1\n", "timeout_s"),
+    ("[schedule]\ntimeout_s = -1\n", "config: [schedule] timeout_s must be between 1 and 604800, got -1"),
+    ("[schedule]\ntimeout_s = nan\n", "config: [schedule] timeout_s must be a number, got NaN"),
+    ("[schedule]\nenabled = 'no'\n", 'config: [schedule] enabled must be true or false, got "no"'),
+    ("[schedule]\nretrain_command = 'python x.py'\n",
+     'config: [schedule] retrain_command must be a list of strings, got "python x.py"'),
+    ("[schedule]\nretrain_command = ['nice', '']\n", "retrain_command must not hold empty strings"),
 ])
 def test_bad_settings_are_one_clear_error(tmp_path, text, error):
     settings = load(config(tmp_path, text))
-    with pytest.raises(UserError, match=re.escape(error)):
+    with pytest.raises(UserError, match=re.escape(error)) as caught:
         section(settings, "bot", BotSettings)
+        section(settings, "storage", StorageSettings)
         section(settings, "schedule", ScheduleSettings)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_mistyped_token_is_refused_without_showing_it(tmp_path):
+    settings = load(config(tmp_path, f"[bot]\ntoken = ['{SECRET}']\n"))
+    with pytest.raises(UserError, match=re.escape("config: [bot] token must be a string")) as caught:
+        section(settings, "bot", BotSettings)
+    assert SECRET not in str(caught.value)
 
 
 def test_a_bad_cron_expression_is_a_config_error():
@@ -131,6 +153,19 @@ def test_the_token_never_appears_in_logs_or_reprs(tmp_path, monkeypatch, caplog)
     assert SECRET not in caplog.text and "starting the bot" in caplog.text
     assert SECRET not in repr(bot.bot_settings) and SECRET not in str(bot.bot_settings)
     assert SECRET not in repr(vars(bot))
+
+
+def test_the_token_is_not_passed_on_to_child_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", SECRET)
+    path = config(tmp_path, f"""
+        [storage]
+        db_path = "{tmp_path / 'db.sqlite3'}"
+    """)
+    _, token = bot_cli.build_bot(parse(["bot", "--config", str(path)]), make_service=lambda s: FakeService())
+    assert token == SECRET
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('DISCORD_TOKEN'))"],
+                           capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == "None"        # a retrain's subprocess inherits the environment
 
 
 async def test_the_built_bot_opens_its_configured_database_and_schedule(tmp_path, monkeypatch):

@@ -28,7 +28,16 @@ async def test_all_ratings_with_latents_gives_every_rater_and_latent(db):
         ("u1", with_latent, 2), ("u1", without, 4), ("u2", with_latent, 5)]
     assert rows[0][1].latent.tolist() == [1.0, 2.0] and rows[0][1].latent_model_version == "ae-1"
     assert rows[1][1].latent is None
-    assert await Database.all_ratings_with_latents(db) == rows
+
+    # A re-rating and a re-embedding show in the next call: nothing is cached or stale.
+    await db.set_rating("u1", with_latent, 3)
+    await db.set_latent(with_latent, np.array([0.5, 0.25]), "ae-2")
+    again = await db.all_ratings_with_latents()
+    assert [(user, r.candidate_id, r.value) for user, r in again] == [
+        ("u1", with_latent, 3), ("u1", without, 4), ("u2", with_latent, 5)]
+    assert again[0][1].latent.tolist() == [0.5, 0.25] and again[0][1].latent_model_version == "ae-2"
+    assert again[0][1].updated > rows[0][1].updated
+    assert again[2][1].latent.tolist() == [0.5, 0.25]      # every rater sees the candidate's new latent
 
 
 async def test_all_ratings_with_latents_is_empty_without_ratings(db):
@@ -50,12 +59,13 @@ async def test_fail_unfinished_requests_closes_only_queued_and_running(db):
     await db.set_request_status(running, "running")
     done = await db.create_request("u", "c")
     await db.set_request_status(done, "done")
-    assert await db.fail_unfinished_requests("restarted") == 2
+    failed = await db.fail_unfinished_requests("restarted")
+    assert [(r.id, r.status, r.text) for r in failed] == [(queued, "failed", "a"), (running, "failed", "b")]
     for request_id in (queued, running):
         request = await db.get_request(request_id)
         assert (request.status, request.error) == ("failed", "restarted") and request.finished
     assert (await db.get_request(done)).status == "done"
-    assert await db.fail_unfinished_requests("again") == 0
+    assert await db.fail_unfinished_requests("again") == []
 
 
 async def test_deactivate_models_leaves_a_kind_without_an_active_version(db):

@@ -269,36 +269,47 @@ async def test_the_job_trains_nothing_with_too_few_pairs(tmp_path):
         await db.close()
 
 
-async def test_the_job_serves_the_tuned_generator_only_if_it_checks_no_worse(tmp_path, monkeypatch):
-    from ml.generator import EMBEDDED_MODEL
-    trained, checks = [], {}
+async def test_the_job_serves_the_tuned_generator_only_if_it_checks_no_worse(tmp_path, toy_model, monkeypatch):
+    """The real job: ORPO trains the active (toy) generator, structure_check scores both on synthetic
+    requests, and the tuned one is activated only if it scores no lower. Only the network's sampling is
+    scripted, so that the structure rates are known: each model folder answers the first `share` of
+    the check requests with the right diagram and the rest with no diagram."""
+    import ml.generator
+    from training.synthetic import generate
 
-    def fake_train(settings, progress=True):
-        trained.append(settings)
-        final = Path(settings.out) / "final"
-        final.mkdir(parents=True, exist_ok=True)
-        return final, {"pairs": len(read_pairs(settings.pairs)), "eval_before": {"eval_loss": 1.0},
-                       "eval_after": {"eval_loss": 0.5}, "memory": {"peak_mb": 100.0}}
+    job = JobSettings(min_pairs=3, check_requests=2, max_steps=1)
+    checks = generate(job.check_requests, "val", seed=job.seed)
+    answers = {example.request: example.answer for example in checks}
+    shares = {str(toy_model): 0.5}          # the active model draws the first request right
+    upcoming = [0.5, 0.0]                   # each newly tuned model: as good, then worse
 
-    def fake_check(model, examples, seed=0):
-        fresh = Path(model) == Path(trained[-1].out) / "final"
-        return {"structure": checks["new" if fresh else "old"], "readability": 4.9}
+    class ScriptedGenerator:
+        def __init__(self, settings):
+            if settings.model not in shares:     # a model the job has just tuned
+                shares[settings.model] = upcoming.pop(0)
+            self.name, self.share = Path(settings.model).name, shares[settings.model]
 
-    monkeypatch.setattr(orpo, "train", fake_train)
-    monkeypatch.setattr(orpo, "structure_check", fake_check)
+        def generate(self, request: str, n: int, seed: int | None = None) -> list[str]:
+            right = list(answers).index(request) < self.share * len(answers)
+            return [answers[request] if right else "no diagram here"] * n
+
+    monkeypatch.setattr(ml.generator, "LocalGenerator", ScriptedGenerator)
     db = await make_db(tmp_path, [("u1", RIGHT, 5), ("u1", WRONG, 1), ("u1", SQUASHED, 3)])
     try:
-        checks.update({"old": 0.25, "new": 0.25})
-        first = await orpo_job(db, tmp_path / "data", JobSettings(min_pairs=3, check_requests=2))
+        await db.add_model_version("generator", str(toy_model), {}, activate=True)
+        first = await orpo_job(db, tmp_path / "data", job)
         assert first["status"] == "swapped" and first["metrics"]["pairs"] == 3
-        assert trained[0].model == str(EMBEDDED_MODEL) and trained[0].preset == "tiny"
+        assert first["metrics"]["structure"] == first["metrics"]["active_structure"] == 0.5   # a tie is no worse
         active = await db.active_model("generator")
-        assert active.id == first["version_id"] and active.path.endswith("final")
+        assert active.id == first["version_id"] and active.metrics["base"] == str(toy_model)
+        assert (Path(active.path) / "model.safetensors").exists() and Path(active.path) != toy_model
 
-        checks.update({"new": 0.2})            # the next one is worse than the active one: kept
-        second = await orpo_job(db, tmp_path / "data", JobSettings(min_pairs=3, check_requests=2))
-        assert second["status"] == "kept" and trained[1].model == active.path    # tuned from the active one
+        second = await orpo_job(db, tmp_path / "data", job)
+        assert second["status"] == "kept"
+        assert (second["metrics"]["structure"], second["metrics"]["active_structure"]) == (0.0, 0.5)
         assert (await db.active_model("generator")).id == first["version_id"]
+        versions = await db.model_versions("generator")
+        assert versions[-1].metrics["base"] == active.path and not versions[-1].active    # tuned from the active one
     finally:
         await db.close()
 
@@ -331,7 +342,7 @@ async def test_the_schedule_runs_orpo_after_the_scorers_only_when_enabled():
 
 
 async def test_the_bot_reloads_an_activated_generator(tmp_path):
-    from bot.fakes import FakeService
+    from fakes import FakeService
     from bot.retrain import reload_models
     db = await Database.open(tmp_path / "db.sqlite3", tmp_path / "data")
     try:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
+import ml.readability
 from ml.diagram import Diagram, Node
-from ml.parser import parse
-from ml.readability import FLOOR, WEIGHTS, Readability, combine, readability
+from ml.parser import MAX_EDGES, MAX_NODES, parse
+from ml.readability import WEIGHTS, Readability, combine, readability
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.txt"))
 WHITE, DARK = (255, 255, 255), (40, 40, 40)
@@ -216,11 +219,83 @@ def test_combine_is_a_weighted_geometric_mean_on_0_to_5():
     assert combine(half) == pytest.approx(2.5)
     # A failed essential pulls the score down far more than a failed minor metric.
     assert combine({**ones, "node_overlap": 0.0}) < combine({**ones, "symmetry": 0.0})
-    total = sum(WEIGHTS.values())
-    assert combine({**ones, "node_overlap": 0.0}) == pytest.approx(5 * FLOOR ** (WEIGHTS["node_overlap"] / total))
+
+
+def test_two_half_overlapping_boxes_score_by_hand():
+    # Every metric is 1 but node_overlap (half of each box shared: 0.5) and spacing (no gap: 0, counted as
+    # the floor 0.02). Weights without labels sum to 13.5, so the score is
+    # 5 * 0.5 ** (3 / 13.5) * 0.02 ** (1.5 / 13.5) = 5 * 0.8572 * 0.6475 = 2.775.
+    r = readability(Diagram((node(1, 400, 300), node(2, 450, 300))))
+    assert r.metrics == {"node_overlap": 0.5, "inside_canvas": 1.0, "edge_clearance": 1.0, "spacing": 0.0,
+                         "contrast": 1.0, "edge_crossings": 1.0, "alignment": 1.0, "symmetry": 1.0}
+    assert r.score == pytest.approx(2.775, abs=5e-4)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_examples_score_at_least_4_5(path):
     r = readability(parse(path.read_text(encoding="utf-8")).diagram)
     assert r.score >= 4.5, r.metrics
+
+
+# ---------------------------------------------------------------- cost
+
+def _ring(nodes: int, targets_per_node: int) -> Diagram:
+    """Nodes scattered over the canvas, each pointing at the next few (wrapping round)."""
+    return Diagram(tuple(node(i, 40 + i * 37 % 920, 40 + i * 53 % 520, "circle", 20, 20,
+                              targets=[(i + k) % nodes for k in range(1, targets_per_node + 1)])
+                         for i in range(nodes)))
+
+
+def _cost(d: Diagram) -> tuple[Readability, float, float]:
+    """The readability, the seconds it took and the peak of memory allocated meanwhile (MB)."""
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        r = readability(d)
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+    return r, seconds, peak
+
+
+def test_a_diagram_at_the_parser_bounds_scores_fast_in_little_memory():
+    # Edge pairs used to be compared in whole edges x edges tables: 190 MB and about 3 s here.
+    d = _ring(MAX_NODES, MAX_EDGES // MAX_NODES)
+    assert len(list(d.edges())) == MAX_EDGES
+    r, seconds, peak = _cost(d)
+    assert peak < 64, peak
+    assert seconds < 2, seconds
+    assert 0 <= r.score <= 5
+
+
+def test_a_denser_diagram_than_the_parser_allows_scores_in_little_memory():
+    # Stored diagrams are rebuilt without the parser: 60 nodes all pointing at each other, 3540 edges
+    # (600 MB before blocks).
+    r, _, peak = _cost(_ring(60, 59))
+    assert peak < 64, peak
+    assert r.metrics["edge_crossings"] < 1
+
+
+# Three horizontal edges across three vertical ones: 9 crossings among 15 pairs with no shared end.
+LATTICE = Diagram(tuple(
+    [node(10 + k, 100, 150 + 100 * k, "circle", 20, 20, targets=[20 + k]) for k in range(3)]
+    + [node(20 + k, 900, 150 + 100 * k, "circle", 20, 20) for k in range(3)]
+    + [node(30 + k, 300 + 200 * k, 50, "circle", 20, 20, targets=[40 + k]) for k in range(3)]
+    + [node(40 + k, 300 + 200 * k, 550, "circle", 20, 20) for k in range(3)]))
+# Two boxes sharing half their width (3000 of 24000 px2), one apart in the same row, one off every row
+# and column; mirrored about x = 600 the centres land 0, 50, 0 and 40 px from a centre.
+FOUR = Diagram((node(1, 400, 300), node(2, 450, 300), node(3, 800, 300), node(4, 620, 520)))
+
+
+@pytest.mark.parametrize("cells", [1, 5, ml.readability.CHUNK_CELLS])
+def test_pairwise_metrics_by_hand_in_any_block_size(monkeypatch, cells):
+    monkeypatch.setattr(ml.readability, "CHUNK_CELLS", cells)
+    lattice = readability(LATTICE).metrics
+    assert lattice["edge_crossings"] == pytest.approx(1 - 9 / 15)
+    assert lattice["edge_clearance"] == 1.0
+    four = readability(FOUR).metrics
+    assert four["node_overlap"] == pytest.approx(1 - 2 * 3000 / 24000)
+    assert four["spacing"] == pytest.approx((0 + 0 + 1 + 1) / 4)
+    assert four["alignment"] == pytest.approx(3 / 4)
+    assert four["symmetry"] == pytest.approx((1 + 0 + 1 + (1 - 40 / 50)) / 4)

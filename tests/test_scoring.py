@@ -136,18 +136,27 @@ def candidates_for(diagrams):
     return out
 
 
+class ConstantCNN(torch.nn.Module):
+    """A readability "CNN" that scores every image 4.0, so the blend can be checked by hand."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(images),), 4.0)
+
+
 def test_final_score_blends_cnn_and_user_prediction_with_configured_weights(shipped):
     good = Diagram((node(1, 300, 300, targets=[2]), node(2, 700, 300)))
+    scorer = LearnedScorer(ScoringSettings(readability_weight=1.0, user_weight=3.0),
+                           cnn=(ConstantCNN(), {"version": "constant"}), ae=(shipped.ae, shipped.ae_meta))
     candidates = candidates_for([good])
     latent = shipped.embed([good])[0]
-    ratings = [rated("ann", 1, latent)] * 3
-    shipped.for_user("ann", ratings)(candidates)
+    scorer.for_user("ann", [rated("ann", 2, latent)] * 3)(candidates)   # three ratings of 2 at distance 0
     scores = candidates[0].scores
-    w_r, w_u = shipped.settings.readability_weight, shipped.settings.user_weight
-    assert scores["user_score"] == pytest.approx(1.0, abs=1e-3)
-    assert scores["final_score"] == pytest.approx((w_r * scores["cnn_score"] + w_u * 1.0) / (w_r + w_u))
+    assert scores["cnn_score"] == 4.0
+    assert scores["user_score"] == pytest.approx(2.0, abs=1e-6)
+    assert scores["final_score"] == pytest.approx(2.5, abs=1e-6)      # (1 * 4.0 + 3 * 2.0) / (1 + 3)
     assert candidates[0].personal.source == "user"
-    assert candidates[0].latent.shape == (shipped.ae.config["latent"],) and candidates[0].latent_version
+    assert candidates[0].latent.shape == (shipped.ae.config["latent"],)
+    assert candidates[0].latent_version == nets.latent_version(shipped.ae_meta)
 
 
 def test_without_ratings_the_final_score_is_the_cnn_score(shipped):
@@ -173,3 +182,65 @@ def test_missing_scorer_weights_fall_back_to_analytic_ranking(tmp_path, caplog):
     settings = ScoringSettings(cnn=str(tmp_path / "none.safetensors"), ae=str(tmp_path / "none2.safetensors"))
     assert load_scorer(settings) is None
     assert "analytic readability" in caplog.text
+
+
+# ---------------------------------------------------------------- model files: atomic, checked, reported
+
+
+def test_a_failed_save_leaves_the_previous_file_whole_and_no_debris(tmp_path, monkeypatch):
+    model = nets.ConvAutoencoder(latent=8).eval()
+    path = nets.save(model, tmp_path / "ae", "ae", {"round": 1}, data_size=1)
+    before = path.read_bytes(), path.with_suffix(".json").read_text()
+
+    def crash(_fd):
+        raise OSError("disk full")
+    monkeypatch.setattr(nets.os, "fsync", crash)          # the write dies before its rename
+    with pytest.raises(OSError, match="disk full"):
+        nets.save(nets.ConvAutoencoder(latent=8).eval(), tmp_path / "ae", "ae", {"round": 2}, data_size=2)
+    assert (path.read_bytes(), path.with_suffix(".json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ae.json", "ae.safetensors"]
+    assert nets.load(path)[1]["metrics"] == {"round": 1}
+
+
+def test_two_saves_in_the_same_second_get_different_versions(tmp_path):
+    model = nets.ConvAutoencoder(latent=8).eval()
+    first = nets.load(nets.save(model, tmp_path / "a", "ae", {}, 0))[1]["version"]
+    second = nets.load(nets.save(model, tmp_path / "b", "ae", {}, 0))[1]["version"]
+    assert first != second        # their latents must never pass for each other's
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete-metadata", "delete-weights"])
+def test_loading_a_damaged_model_file_names_the_file_and_the_reason(tmp_path, damage):
+    path = nets.save(nets.ConvAutoencoder(latent=8).eval(), tmp_path / "ae", "ae", {}, 0)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:200])
+    else:
+        (path.with_suffix(".json") if damage == "delete-metadata" else path).unlink()
+    with pytest.raises(nets.ModelLoadError, match="ae.safetensors"):
+        nets.load(path)
+
+
+def test_unreadable_shipped_weights_fall_back_to_analytic_ranking_with_an_error(tmp_path, caplog):
+    cnn = nets.save(nets.ReadabilityCNN().eval(), tmp_path / "cnn", "cnn", {}, 0)
+    ae = nets.save(nets.ConvAutoencoder().eval(), tmp_path / "ae", "ae", {}, 0)
+    ae.write_bytes(ae.read_bytes()[:100])
+    assert load_scorer(ScoringSettings(cnn=str(cnn), ae=str(ae))) is None
+    assert any(r.levelname == "ERROR" and "ae.safetensors" in r.getMessage() for r in caplog.records)
+
+
+def test_reload_reports_what_it_could_not_load_and_keeps_that_model_serving(tmp_path, caplog):
+    from diagrambot.config import Settings
+    from ml.service import DiagramService
+
+    service = DiagramService(Settings(), generator=object())
+    serving = service.scorer
+    cnn = nets.save(nets.ReadabilityCNN().eval(), tmp_path / "cnn-2", "cnn", {}, 0)
+    result = service.reload(cnn=str(cnn), ae=str(tmp_path / "ae-missing.safetensors"))
+    assert result.loaded == {"cnn": str(cnn)} and set(result.failed) == {"ae"} and not result.ok
+    assert "ae-missing" in result.failed["ae"] and "could not load ae" in result.describe()
+    assert service.scorer.settings.cnn == str(cnn)                       # the new CNN serves
+    assert service.scorer.ae is serving.ae and service.scorer.ae_version == serving.ae_version
+    assert any(r.levelname == "ERROR" and "ae-missing" in r.getMessage() for r in caplog.records)
+
+    assert service.reload().ok                       # no paths: the configured defaults again
+    assert service.scorer.settings.cnn == ScoringSettings().cnn

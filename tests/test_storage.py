@@ -159,6 +159,67 @@ async def test_ratings_for_user_carry_exact_latents(db: Database) -> None:
     }
 
 
+async def test_ranking_gets_the_users_newest_ratings_bounded_with_latents_of_one_version_only(db: Database) -> None:
+    request_id = await db.create_request("author", "an RNN")
+    ids = []
+    for rank in range(5):
+        version = "ae-new" if rank % 2 == 0 else "ae-old"
+        ids.append(await db.add_candidate(request_id, rank, "m", "[]", latent=np.full(4, rank),
+                                          latent_model_version=version))
+    for cid in ids:
+        await db.set_rating("u1", cid, 3)
+    await db.set_rating("u2", ids[0], 1)
+    await db.set_rating("u1", ids[1], 4)           # re-rated: now u1's newest
+
+    newest = await db.ratings_for_ranking("u1", "ae-new", limit=3)
+    assert [r.candidate_id for r in newest] == [ids[1], ids[4], ids[3]]
+    assert [r.value for r in newest] == [4, 3, 3]
+    # Only latents the serving autoencoder made come back; the others are ratings without one.
+    assert [None if r.latent is None else r.latent[0] for r in newest] == [None, 4.0, None]
+    assert [r.latent_model_version for r in newest] == [None, "ae-new", None]
+    assert all(r.latent is None for r in await db.ratings_for_ranking("u1", None, limit=10))
+    with pytest.raises(ValueError, match="limit"):
+        await db.ratings_for_ranking("u1", "ae-new", limit=0)
+
+    others = await db.recent_ratings_with_latents("ae-new", limit=10, exclude_user="u1")
+    assert [(user, r.candidate_id, r.value) for user, r in others] == [("u2", ids[0], 1)]
+    everyone = await db.recent_ratings_with_latents("ae-new", limit=2)
+    assert [(user, r.candidate_id) for user, r in everyone] == [("u2", ids[0]), ("u1", ids[4])]
+
+
+# ---------------------------------------------------------------- re-embedding
+
+
+async def test_staged_latents_replace_the_old_ones_with_the_autoencoder_in_one_commit(db: Database) -> None:
+    request_id = await db.create_request("author", "a CNN")
+    old = await db.add_model_version("ae", "models/ae-old", activate=True)
+    new = await db.add_model_version("ae", "models/ae-new")
+    ids = [await db.add_candidate(request_id, rank, "m", "[]", latent=np.zeros(4), latent_model_version="ae-old")
+           for rank in range(3)]
+    assert [c.id for c in await db.unstaged_candidates("ae-new", 2)] == ids[:2]
+    assert [c.id for c in await db.unstaged_candidates("ae-new", 2, after=ids[1])] == [ids[2]]
+    assert await db.stage_latents("ae-new", [(ids[0], np.ones(4)), (ids[1], None), (999, np.ones(4))]) == 2
+    assert [c.id for c in await db.unstaged_candidates("ae-new", 10)] == [ids[2]]
+
+    # One candidate has no staged latent: the commit changes nothing, not even the active version.
+    assert await db.commit_latents("ae-new", activate=new) is None
+    assert (await db.active_model("ae")).id == old
+    assert {c.latent_model_version for c in await db.all_candidates()} == {"ae-old"}
+
+    await db.stage_latents("ae-new", [(ids[2], np.full(4, 2.0))])
+    assert await db.commit_latents("ae-new", activate=new) == 3
+    assert (await db.active_model("ae")).id == new
+    after = {c.id: c for c in await db.all_candidates()}
+    assert {c.latent_model_version for c in after.values()} == {"ae-new"}
+    assert after[ids[0]].latent.tolist() == [1.0] * 4 and after[ids[1]].latent is None
+    assert after[ids[2]].latent.tolist() == [2.0] * 4
+    assert await db.unstaged_candidates("ae-new", 10) == []
+
+    await db.stage_latents("ae-next", [(ids[0], np.ones(4))])    # a killed job's leftovers
+    assert await db.clear_latent_staging() == 1
+    assert len(await db.unstaged_candidates("ae-next", 10)) == 3
+
+
 # ---------------------------------------------------------------- requests and candidates
 
 
@@ -317,6 +378,21 @@ async def test_only_one_model_version_is_active_per_kind(db: Database) -> None:
     assert (await db.active_model("cnn")).id == v1
 
 
+async def test_a_dead_jobs_row_can_be_marked_interrupted_but_a_finished_one_is_left(db: Database) -> None:
+    dead = await db.start_job("ae", owner="host:123")
+    done = await db.start_job("cnn")
+    assert [(j.id, j.owner) for j in await db.running_jobs()] == [(dead, "host:123"), (done, None)]
+    await db.finish_job(done, "ok", "fine")
+    assert await db.interrupt_job(dead, "interrupted: its process died")
+    assert not await db.interrupt_job(done, "interrupted: too late")
+    jobs = {j.id: j for j in await db.recent_jobs()}
+    assert (jobs[dead].status, jobs[dead].log) == ("interrupted", "interrupted: its process died")
+    assert jobs[dead].finished and (jobs[done].status, jobs[done].log) == ("ok", "fine")
+    assert await db.running_jobs() == []
+    version = await db.add_model_version("ae", "models/ae-1", job_id=dead)
+    assert (await db.model_versions("ae"))[0].job_id == dead and version
+
+
 async def test_job_runs(db: Database) -> None:
     job = await db.start_job("retrain")
     assert (await db.running_job("retrain")).id == job
@@ -344,6 +420,32 @@ async def test_stats_counts(db: Database) -> None:
         "requests": 2, "candidates": 2, "posts": 1, "ratings": 3, "raters": 2, "users": 4,
     }
     assert stats["requests_by_status"] == {"queued": 2}
+
+
+async def test_stats_and_histogram_for_one_server_count_only_its_requests(db: Database) -> None:
+    home = await db.create_request("ann", "home", guild_id=1)
+    away = await db.create_request("bob", "away", guild_id=2)
+    await db.create_request("cli", "no server")
+    h1 = await db.add_candidate(home, 0, "m", "[]")
+    h2 = await db.add_candidate(home, 1, "m", "[]")
+    a1 = await db.add_candidate(away, 0, "m", "[]")
+    await db.add_post(10, 5, h1)
+    await db.add_post(11, 6, a1)
+    await db.set_rating("cat", h1, 5)        # cat never asked here, but rated a diagram of this server
+    await db.set_rating("ann", h2, 4)
+    await db.set_rating("bob", a1, 2)
+    await db.set_request_status(home, "done")
+    await db.add_model_version("cnn", "models/cnn-1", activate=True)
+    home_stats = await db.stats(guild_id=1)
+    assert {k: home_stats[k] for k in ("users", "requests", "candidates", "posts", "ratings", "raters")} == {
+        "users": 2, "requests": 1, "candidates": 2, "posts": 1, "ratings": 2, "raters": 2}
+    assert home_stats["requests_by_status"] == {"done": 1}
+    assert home_stats["active_models"] == {"cnn": 1}          # the bot's own, the same for every server
+    assert (await db.stats(guild_id=3))["requests"] == 0
+    everything = await db.stats()
+    assert (everything["requests"], everything["ratings"], everything["users"]) == (3, 3, 4)
+    assert await db.rating_histogram(guild_id=1) == {1: 0, 2: 0, 3: 0, 4: 1, 5: 1}
+    assert await db.rating_histogram() == {1: 0, 2: 1, 3: 0, 4: 1, 5: 1}
 
 
 # ---------------------------------------------------------------- crash safety

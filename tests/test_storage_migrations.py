@@ -134,3 +134,23 @@ async def test_refuses_database_from_newer_code(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(SchemaTooNewError):
         await Database.open(path)
+
+
+async def test_v4_rebuilds_job_runs_keeping_its_rows_and_lets_a_job_end_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite3"
+    build_old_database(path, 3)
+    with sqlite3.connect(path) as conn:   # a job v3 code left running when its process died
+        conn.execute("INSERT INTO job_runs (id, kind, started, status) VALUES (2, 'ae', '2024-01-03', 'running')")
+    conn.close()
+    async with await Database.open(path) as db:
+        jobs = {j.id: j for j in await db.recent_jobs()}
+        assert (jobs[1].kind, jobs[1].status, jobs[1].log, jobs[1].owner) == ("retrain", "ok", "fine", None)
+        assert [j.id for j in await db.running_jobs()] == [2]
+        assert await db.interrupt_job(2, "interrupted: its process stopped before finishing")
+        assert (await db.recent_jobs(1))[0].status == "interrupted"
+        assert (await db.active_model("cnn")).job_id is None
+    with sqlite3.connect(path) as conn:
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("INSERT INTO job_runs (kind, started, status) VALUES ('ae', 'now', 'lost')")
+    conn.close()
+    assert {"latent_staging", "ratings_by_user_updated", "ratings_by_updated", "job_runs_by_kind"} <= table_names(path)

@@ -30,7 +30,13 @@ class FitSettings:
 def fit(model: nn.Module, loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
         train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
         settings: FitSettings, progress: bool = True) -> dict:
-    """Train in place; keeps the weights of the best validation epoch. Returns the history."""
+    """Train in place; keeps the weights of the best validation epoch. Returns the history.
+
+    With no epochs the model is left as it is, and no optimiser is built (building the first one
+    imports torch's compiler, seconds of start-up a job that trains nothing need not pay)."""
+    if settings.epochs < 1:
+        return {"history": [], "best_val_loss": evaluate_loss(model, loss, val, settings.batch_size),
+                "minutes": 0.0}
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)

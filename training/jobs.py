@@ -9,25 +9,35 @@ line of stdout, one JSON object
 "swapped": it registered and activated a new model version (validation no worse); "kept": the new
 model validated worse and the old one stays active. Anything else (non-zero exit, no JSON, a
 timeout, a crash) is a failed job, and the models that were active before it are active again
-after it. Every run is recorded in job_runs with its log. The caller reloads its models only
-when the outcome is "swapped".
+after it, except a version the job registered under its id (env DIAGRAMBOT_JOB_ID) and activated
+in one transaction with everything it depends on (an autoencoder with its latents): that commit
+is complete and stays. Every run is recorded in job_runs with its log and the process that runs
+it. The caller reloads its models when the outcome is "swapped" or a commit stayed.
+
+The subprocess dies with the process that started it (PR_SET_PDEATHSIG on Linux, and the child
+watches its parent as a fallback), so no job outlives its record; a job whose process died
+anyway (a kill, a power cut) is marked "interrupted" at the next start-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import logging
 import os
 import signal
+import socket
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from storage import Database
+from storage import Database, JobRun
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +46,14 @@ KINDS = SCORER_KINDS + ("orpo",)       # orpo: preference-tune the generator on 
 DEFAULT_TIMEOUT_S = 3 * 3600.0         # a CPU retrain of both models fits well within this
 LOG_LIMIT_CHARS = 64_000               # job_runs.log keeps the tail of the output
 KILL_GRACE_S = 5.0                     # after SIGTERM, how long before SIGKILL
+PARENT_POLL_S = 1.0                    # how often a job's process checks that its parent lives
+JOB_ID_ENV = "DIAGRAMBOT_JOB_ID"       # tells the subprocess its job_runs id
+KILL_AT_ENV = "DIAGRAMBOT_KILL_AT"     # test hook: SIGKILL the job's process at this checkpoint
+HOLD_AT_ENV = "DIAGRAMBOT_HOLD_AT"     # test hook: stop the job's process at this checkpoint until killed
+PR_SET_PDEATHSIG = 1                   # linux/prctl.h
 
 _running: set[str] = set()             # kinds running in this process (checked and set without awaiting)
+_own_jobs: set[int] = set()            # job_runs ids this process is running
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,7 @@ class JobOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
     message: str = ""                  # one line for people (Discord, the CLI)
     log: str = field(default="", repr=False)
+    activated: dict[str, int] = field(default_factory=dict)   # kind -> version this job committed (active)
 
     @property
     def swapped(self) -> bool:
@@ -62,7 +79,89 @@ class JobOutcome:
 
     def summary(self) -> dict[str, Any]:
         return {"kind": self.kind, "status": self.status, "job_id": self.job_id,
-                "version_id": self.version_id, "metrics": self.metrics, "message": self.message}
+                "version_id": self.version_id, "metrics": self.metrics, "message": self.message,
+                "activated": self.activated}
+
+
+# ---------------------------------------------------------------- the job's process and its parent
+
+def process_owner() -> str:
+    """Names this process in job_runs.owner, so a later start-up can tell whether it still runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _job_alive(job: JobRun) -> bool | None:
+    """Whether the process running `job` lives; None when this process cannot tell (another host, older code)."""
+    host, _, pid = (job.owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    if int(pid) == os.getpid():        # ours, or a dead process's whose pid we reuse (PID 1 in a container)
+        return job.id in _own_jobs
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:            # someone else's live process
+        return True
+    return True
+
+
+async def interrupt_stale_jobs(db: Database) -> list[JobRun]:
+    """At start-up: mark "interrupted" every running job whose process is dead (or unknown: a row
+    left by older code); returns them. A job of a live process (e.g. `diagrambot retrain`) is left."""
+    stale = []
+    for job in await db.running_jobs():
+        alive = _job_alive(job)
+        if alive or (alive is None and job.owner is not None):
+            continue
+        note = f"interrupted: its process ({job.owner or 'unknown'}) stopped before finishing"
+        if await db.interrupt_job(job.id, note):
+            log.warning("job %d (%s, started %s) was interrupted: its process died", job.id, job.kind, job.started)
+            stale.append(job)
+    return stale
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn giving the subprocess SIGKILL when this process dies (Linux); None elsewhere."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl   # resolved here: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGKILL))
+        if os.getppid() != parent:     # the parent died before prctl took effect
+            os._exit(1)
+    return preexec
+
+
+def watch_parent(interval_s: float = PARENT_POLL_S) -> threading.Thread:
+    """In a job's process: exit at once when the process that started it dies (it is re-parented).
+
+    The fallback for where PR_SET_PDEATHSIG does not exist or did not reach this process (the
+    job was started through a wrapper such as `nice` or a shell)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os._exit(70)                   # like a SIGKILL: nothing half-done is committed
+
+    thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def checkpoint(name: str) -> None:
+    """A named point of a retrain where tests kill it: with DIAGRAMBOT_KILL_AT=name this process
+    SIGKILLs itself here, with DIAGRAMBOT_HOLD_AT=name it waits here until killed. Unset: nothing."""
+    if os.environ.get(KILL_AT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(HOLD_AT_ENV) == name:
+        print(f"holding at {name}", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
 
 
 def _conflicts(kind: str) -> tuple[str, ...]:
@@ -88,15 +187,24 @@ async def _active_versions(db: Database, kinds: tuple[str, ...]) -> dict[str, in
     return {v.kind: v.id for v in await db.model_versions() if v.active and v.kind in kinds}
 
 
-async def _restore(db: Database, before: dict[str, int], kinds: tuple[str, ...]) -> list[str]:
-    """Put back the versions that were active before the job (none: the shipped defaults); notes."""
-    notes = []
+async def _committed(db: Database, job_id: int, kinds: tuple[str, ...]) -> dict[str, int]:
+    """The versions job `job_id` registered and that are active: its complete commits."""
+    return {v.kind: v.id for v in await db.model_versions()
+            if v.active and v.kind in kinds and v.job_id == job_id}
+
+
+async def _restore(db: Database, before: dict[str, int], kinds: tuple[str, ...],
+                   keep: dict[str, int]) -> list[str]:
+    """Put back the versions that were active before the job (none: the shipped defaults), except
+    the kinds in `keep` (the job's own commits); returns notes for the log."""
+    notes = [f"{kind} version {version_id} was committed by this job and stays active"
+             for kind, version_id in keep.items()]
     after = await _active_versions(db, kinds)
     for kind, version_id in before.items():
-        if after.get(kind) != version_id:
+        if kind not in keep and after.get(kind) != version_id:
             await db.activate_model_version(version_id)
             notes.append(f"restored {kind} version {version_id} (the job had activated {after.get(kind)})")
-    for kind in set(after) - set(before):
+    for kind in set(after) - set(before) - set(keep):
         await db.deactivate_models(kind)
         notes.append(f"deactivated {kind} version {after[kind]}: the shipped default serves again")
     return notes
@@ -152,12 +260,14 @@ async def _drain(stream: asyncio.StreamReader, sink: bytearray) -> None:
             del sink[:len(sink) - 2 * LOG_LIMIT_CHARS]
 
 
-async def _execute(argv: Sequence[str], timeout_s: float, out: bytearray, err: bytearray) -> int:
+async def _execute(argv: Sequence[str], timeout_s: float, out: bytearray, err: bytearray,
+                   env: dict[str, str] | None = None) -> int:
     """Run argv to completion within timeout_s; on timeout or cancellation stop it, then re-raise."""
     process = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True)   # its own process group, so stopping it stops its children too
+        stderr=asyncio.subprocess.PIPE, env=env,
+        start_new_session=True,   # its own process group, so stopping it stops its children too
+        preexec_fn=_die_with_parent())   # and it dies with this process
     readers = [asyncio.create_task(_drain(process.stdout, out)),
                asyncio.create_task(_drain(process.stderr, err))]
     try:
@@ -179,14 +289,20 @@ def _age_s(started: str) -> float:
 async def _busy_elsewhere(db: Database, kind: str, timeout_s: float) -> str | None:
     """Why `kind` cannot start because of another process's job, or None.
 
-    A 'running' row far older than the timeout is the leftover of a process that died mid-job:
-    it is marked failed instead of blocking retrains forever.
+    A 'running' row whose process is dead is marked interrupted; one whose process cannot be
+    checked (another host, older code) and is far older than the timeout is marked failed: neither
+    blocks retrains.
     """
     for other in _conflicts(kind):
         job = await db.running_job(other)
         if job is None:
             continue
-        if _age_s(job.started) > 2 * timeout_s + 60:
+        alive = _job_alive(job)
+        if alive is False:
+            await db.interrupt_job(job.id, f"interrupted: its process ({job.owner}) stopped before finishing")
+            log.warning("marked job %d (%s) interrupted: its process died", job.id, other)
+            continue
+        if alive is None and _age_s(job.started) > 2 * timeout_s + 60:
             await db.finish_job(job.id, "failed", "abandoned: its process stopped before finishing")
             log.warning("marked stale job %d (%s) failed", job.id, other)
             continue
@@ -220,7 +336,17 @@ async def run_retrain(db: Database, kind: str, command: Sequence[str] | None = N
 
 async def _run(db: Database, kind: str, argv: list[str], timeout_s: float) -> JobOutcome:
     before = await _active_versions(db, _model_kinds(kind))
-    job_id = await db.start_job(kind)
+    job_id = await db.start_job(kind, owner=process_owner())
+    _own_jobs.add(job_id)
+    try:
+        return await _supervise(db, kind, argv, timeout_s, before, job_id)
+    finally:
+        _own_jobs.discard(job_id)
+
+
+async def _supervise(db: Database, kind: str, argv: list[str], timeout_s: float,
+                     before: dict[str, int], job_id: int) -> JobOutcome:
+    """Run the job's process and record how it ended."""
     log.info("retrain %s started (job %d)", kind, job_id)
     out, err = bytearray(), bytearray()
 
@@ -228,7 +354,7 @@ async def _run(db: Database, kind: str, argv: list[str], timeout_s: float) -> Jo
         return data.decode(errors="replace")
 
     try:
-        returncode = await _execute(argv, timeout_s, out, err)
+        returncode = await _execute(argv, timeout_s, out, err, {**os.environ, JOB_ID_ENV: str(job_id)})
     except asyncio.TimeoutError:
         return await _fail(db, job_id, kind, before, argv, text(out), text(err),
                            f"timed out after {timeout_s:g} s and was stopped")
@@ -250,23 +376,29 @@ async def _run(db: Database, kind: str, argv: list[str], timeout_s: float) -> Jo
     message = result.get("message") or ("a new model version is active" if status == "swapped"
                                         else "the new model validated worse; the old one stays active")
     notes = [f"{status}: {message}"]
+    committed = await _committed(db, job_id, _model_kinds(kind))
     if status == "kept":          # "kept" promises the old models: hold the subprocess to it
-        notes += await _restore(db, before, _model_kinds(kind))
+        notes += await _restore(db, before, _model_kinds(kind), committed)
     job_log = _job_log(argv, stdout, stderr, notes)
     await db.finish_job(job_id, "ok", job_log)
     log.info("retrain %s finished (job %d): %s", kind, job_id, status)
     return JobOutcome(kind, status, job_id, result.get("version_id"), result.get("metrics") or {},
-                      message, job_log)
+                      message, job_log, committed)
 
 
 async def _fail(db: Database, job_id: int, kind: str, before: dict[str, int], argv: Sequence[str],
                 stdout: str, stderr: str, message: str) -> JobOutcome:
-    """Record a failed job after putting the previously active models back."""
-    notes = [f"failed: {message}", *await _restore(db, before, _model_kinds(kind))]
+    """Record a failed job after putting back the previously active models it had not committed."""
+    committed = await _committed(db, job_id, _model_kinds(kind))
+    notes = [f"failed: {message}", *await _restore(db, before, _model_kinds(kind), committed)]
+    if committed:
+        message += "; " + ", ".join(f"{k} version {v}" for k, v in committed.items()) + \
+            " had been committed before that and stays active"
     job_log = _job_log(argv, stdout, stderr, notes)
     await db.finish_job(job_id, "failed", job_log)
     log.warning("retrain %s failed (job %d): %s", kind, job_id, message)
-    return JobOutcome(kind, "failed", job_id, message=message, log=job_log)
+    return JobOutcome(kind, "failed", job_id, max(committed.values(), default=None), message=message,
+                      log=job_log, activated=committed)
 
 
 # ---------------------------------------------------------------- diagrambot retrain

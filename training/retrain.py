@@ -5,14 +5,20 @@ subprocess by training/jobs.py.
 
 - cnn: fine-tune the active CNN on fresh synthetic variants plus every rated diagram in storage
   (target: the mean user rating blended with the analytic score);
-- ae: fine-tune the active autoencoder on synthetic and stored diagrams, then re-embed every
-  stored candidate with it;
+- ae: fine-tune the active autoencoder on synthetic and stored diagrams, embed every stored
+  candidate with it into a staging table, then activate it and swap its latents in, in one
+  transaction (a kept autoencoder re-embeds only the candidates whose latent is not its own);
 - orpo: preference-tune the generator on pairs from the stored ratings (training/orpo.py) and
   activate it only if its exact-structure rate on synthetic validation requests is no worse.
 
-A new version is written beside the old ones and activated only if its validation is no worse
-than the active model's on the same held-out data; otherwise the old one stays. The last stdout
-line is one JSON object: {"status": "swapped"|"kept", "kind", "version_id", "metrics"}.
+A new version is written beside the old ones (atomically, under a name no other run uses) and
+activated only if its validation is no worse than the active model's on the same held-out data;
+otherwise the old one stays. It is registered under the job's id (env DIAGRAMBOT_JOB_ID), so a
+crash after the activation committed is not undone by the job runner. The last stdout line is
+one JSON object: {"status": "swapped"|"kept", "kind", "version_id", "metrics"}.
+
+Killed anywhere (tests do it at every `checkpoint`), the database holds one consistent set of
+active models, and every candidate's latent comes from the active autoencoder.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -34,7 +41,7 @@ from ml.scoring.images import render_input
 from ml.scoring.ranking import ScoringSettings, resolve_path
 from storage import Database
 from training.fit import FitSettings
-from training.jobs import KINDS
+from training.jobs import JOB_ID_ENV, KINDS, checkpoint, watch_parent
 from training.orpo import JobSettings, orpo_job
 from training.scorer_data import ScorerDataset, build, split_by_group
 from training.train_ae import ae_metrics, train_ae
@@ -42,9 +49,11 @@ from training.train_cnn import blended_targets, regression_metrics, train_cnn
 
 log = logging.getLogger(__name__)
 DEFAULT_PATHS = {"cnn": ScoringSettings().cnn, "ae": ScoringSettings().ae}
-JOB_DEFAULTS = JobSettings()
 # Lower is better for each kind's deciding metric.
 DECIDING_METRIC = {"cnn": "mae", "ae": "reconstruction_mse"}
+JOB_DEFAULTS = JobSettings()
+REEMBED_BATCH = 256            # candidates embedded and staged per transaction
+COMMIT_ATTEMPTS = 5            # re-tries when candidates arrive between staging and the swap
 
 
 async def rated_dataset(db: Database) -> ScorerDataset:
@@ -79,11 +88,19 @@ async def active_path(db: Database, kind: str) -> str:
     return version.path if version else str(resolve_path(DEFAULT_PATHS[kind]))
 
 
+def _job_id() -> int | None:
+    value = os.environ.get(JOB_ID_ENV, "")
+    return int(value) if value.isdigit() else None
+
+
 async def retrain(db: Database, kind: str, data_dir: Path, args) -> dict:
-    """Train one kind; activate the new version only if it validates no worse than the active one."""
+    """Train one kind; activate the new version only if it validates no worse than the active one.
+
+    `args.seed`: the synthetic data's seed (None: a fresh one each run, from the clock)."""
     current_path = await active_path(db, kind)
-    current, _ = nets.load(current_path)
-    synthetic = build(args.bases, args.per_base, seed=int(time.time()) % 10_000, split="train", progress=False)
+    current, current_meta = nets.load(current_path)
+    seed = int(time.time()) % 10_000 if args.seed is None else args.seed
+    synthetic = build(args.bases, args.per_base, seed=seed, split="train", progress=False)
     train, val = split_by_group(synthetic, 0.2, seed=0)
     rated = await rated_dataset(db)
     if len(rated):
@@ -96,30 +113,70 @@ async def retrain(db: Database, kind: str, data_dir: Path, args) -> dict:
     else:
         model, metrics = train_ae(train, val, settings, progress=False, start_from=current_path)
         baseline = ae_metrics(current, val)
+    checkpoint("trained")
     key = DECIDING_METRIC[kind]
     better = metrics[key] <= baseline[key]
-    path = nets.save(model, data_dir / "models" / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}", kind,
+    path = nets.save(model, data_dir / "models" / f"{kind}-{nets.new_version()}", kind,
                      {**metrics, "baseline": baseline, "rated_examples": len(rated)}, len(train))
-    version_id = await db.add_model_version(kind, str(path), {**metrics, "baseline": baseline}, activate=better)
-    if better and kind == "ae":
-        await reembed(db, model, nets.load(path)[1]["version"])
+    checkpoint("saved")
+    version_id = await db.add_model_version(kind, str(path), {**metrics, "baseline": baseline},
+                                            job_id=_job_id())
+    checkpoint("registered")
+    if kind == "ae":        # the active autoencoder and the candidates' latents change together
+        if better:         # embed with the file as saved: exactly what the bot will serve
+            saved, saved_meta = nets.load(path)
+            await reembed(db, saved, nets.latent_version(saved_meta), version_id, args.reembed_batch)
+        else:              # a bot that served it late may have left latents of another version
+            await reembed(db, current, nets.latent_version(current_meta), None, args.reembed_batch)
+    elif better:
+        await db.activate_model_version(version_id)
+    checkpoint("committed")
     return {"kind": kind, "status": "swapped" if better else "kept", "version_id": version_id,
             "metrics": {key: metrics[key], f"active_{key}": baseline[key], "train_size": len(train)}}
 
 
-async def reembed(db: Database, model, version: str) -> int:
-    """Give every stored candidate a latent from the new autoencoder."""
-    count = 0
-    async for candidate in db.iter_candidates():
-        diagram = Diagram.from_lists(json.loads(candidate.nodes_json))
-        latent = nets.predict(model, render_input(diagram)[None])[0]
-        await db.set_latent(candidate.id, latent, f"ae-{version}")
-        count += 1
-    return count
+def _embed(model, candidates) -> list[tuple[int, np.ndarray | None]]:
+    """(id, latent) per candidate; None for one whose stored diagram cannot be read or drawn."""
+    pairs = []
+    for candidate in candidates:
+        try:
+            image = render_input(Diagram.from_lists(json.loads(candidate.nodes_json)))
+        except Exception as error:         # noqa: BLE001 - one bad row must not stop the job
+            log.warning("candidate %d cannot be embedded (%s: %s); it gets no latent",
+                        candidate.id, type(error).__name__, error)
+            pairs.append((candidate.id, None))
+            continue
+        pairs.append((candidate.id, nets.predict(model, image[None])[0]))
+    return pairs
+
+
+async def reembed(db: Database, model, version: str, activate: int | None = None,
+                  batch: int = REEMBED_BATCH) -> int:
+    """Give every stored candidate a latent from autoencoder `version`, activating model version
+    `activate` in the same transaction; returns how many latents changed.
+
+    Latents are staged a page at a time (a kill leaves only staging rows, cleared here first by
+    the next job), then swapped in with the activation at once; candidates stored meanwhile are
+    staged before the swap, which refuses to run while any is missing."""
+    await db.clear_latent_staging()
+    checkpoint("staging")
+    for _ in range(COMMIT_ATTEMPTS):
+        after = 0
+        while page := await db.unstaged_candidates(version, batch, after):
+            await db.stage_latents(version, await asyncio.to_thread(_embed, model, page))
+            after = page[-1].id
+            checkpoint("reembedding")
+        checkpoint("reembedded")
+        changed = await db.commit_latents(version, activate)
+        if changed is not None:
+            log.info("%d candidate latents now from %s", changed, version)
+            return changed
+    raise RuntimeError(f"candidates kept arriving during {COMMIT_ATTEMPTS} attempts to commit {version}")
 
 
 async def main_async(args) -> dict:
     db = await Database.open(args.db, args.data_dir)
+    checkpoint("opened")
     try:
         if args.kind == "orpo":
             return await orpo_job(db, Path(args.data_dir), JobSettings(
@@ -138,6 +195,9 @@ async def main_async(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
+    checkpoint("started")
+    if _job_id() is not None:       # started by the job runner: do not outlive it
+        watch_parent()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", choices=KINDS, default="all")
     parser.add_argument("--db", default="data/diagrambot.sqlite3")
@@ -147,14 +207,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--max-minutes", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the synthetic data (default: a fresh one each run)")
+    parser.add_argument("--reembed-batch", type=int, default=REEMBED_BATCH,
+                        help="ae: candidates embedded and staged per transaction")
     parser.add_argument("--orpo-min-pairs", type=int, default=JOB_DEFAULTS.min_pairs,
                         help="orpo: fewer rating pairs than this train nothing")
     parser.add_argument("--orpo-max-steps", type=int, default=JOB_DEFAULTS.max_steps)
     parser.add_argument("--orpo-check-requests", type=int, default=JOB_DEFAULTS.check_requests,
                         help="orpo: synthetic validation requests for the no-worse structure check")
     args = parser.parse_args(argv)
+    if args.reembed_batch < 1:
+        parser.error("--reembed-batch must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(json.dumps(asyncio.run(main_async(args))))
+    print(json.dumps(asyncio.run(main_async(args))), flush=True)
+    checkpoint("reported")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from ml.scoring import nets
 from training.fit import FitSettings, fit, scorer_cli
@@ -25,6 +24,8 @@ def cnn_loss(model, images, labels):
 
 
 def regression_metrics(model, data: ScorerDataset) -> dict:
+    from scipy.stats import spearmanr      # here, not at the top: the AE retrain never needs scipy
+
     predicted = nets.predict(model, data.images)
     return {"mae": float(np.abs(predicted - data.labels).mean()),
             "spearman": float(spearmanr(predicted, data.labels).statistic), "n": len(data)}

@@ -2,17 +2,23 @@
 
 Both read the whole canvas at 160x96 (ml/scoring/images.py). Weights are saved as safetensors
 with a JSON file beside them (version, data size, metrics), so a model version can be audited.
+Both files are written whole or not at all (temporary file, fsync, rename): a crash mid-save
+never leaves a truncated model under a name that storage may point at.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+import safetensors.torch
+from safetensors import SafetensorError
 from torch import nn
 
 from ml.scoring.images import INPUT_HEIGHT, INPUT_WIDTH
@@ -85,24 +91,72 @@ class ConvAutoencoder(nn.Module):
 KINDS = {"cnn": ReadabilityCNN, "ae": ConvAutoencoder}
 
 
+class ModelLoadError(Exception):
+    """A model file is missing, truncated or not a model of a known kind; the message says which and why."""
+
+
+def new_version() -> str:
+    """A model version name: when it was trained, plus a random suffix so two saves never share one."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def latent_version(meta: dict) -> str:
+    """The name stored with latents made by the autoencoder described by `meta` (its metadata)."""
+    return f"ae-{meta['version']}"
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Write `content` to `path` through a fsynced temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:                                    # make the rename itself durable
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return                              # (not possible on every platform)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
 def save(model: nn.Module, path: str | Path, kind: str, metrics: dict, data_size: int) -> Path:
-    """Weights to PATH.safetensors and metadata to PATH.json; returns the weights' path."""
+    """Weights to PATH.safetensors and metadata to PATH.json, each atomically; returns the weights' path.
+
+    The weights go first: a crash between the two leaves weights without metadata, which
+    `load` refuses, never metadata that describes weights not written yet.
+    """
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
-    meta = {"kind": kind, "config": model.config, "version": time.strftime("%Y%m%d-%H%M%S"),
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    write_atomically(path, safetensors.torch.save(tensors))
+    meta = {"kind": kind, "config": model.config, "version": new_version(),
             "data_size": data_size, "metrics": metrics}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    write_atomically(path.with_suffix(".json"), json.dumps(meta, indent=1).encode())
     return path
 
 
 def load(path: str | Path) -> tuple[nn.Module, dict]:
-    """(model in eval mode, metadata) from a .safetensors file saved by `save`."""
+    """(model in eval mode, metadata) from a .safetensors file saved by `save`.
+
+    Raises ModelLoadError, naming the file and the reason, for anything that is not a
+    complete model of a known kind.
+    """
     path = Path(path).with_suffix(".safetensors")
-    meta = json.loads(path.with_suffix(".json").read_text())
-    config = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
-    model = KINDS[meta["kind"]](**config)
-    model.load_state_dict(load_file(str(path)))
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        config = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
+        model = KINDS[meta["kind"]](**config)
+        model.load_state_dict(safetensors.torch.load(path.read_bytes()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError) as error:
+        raise ModelLoadError(f"{path}: {type(error).__name__}: {error}") from error
     return model.eval(), meta
 
 

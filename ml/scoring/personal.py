@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from sklearn.neighbors import KNeighborsRegressor
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,8 @@ class PersonalPredictor:
         self.min_ratings = min_ratings
 
     def _fit_predict(self, rated: Sequence[RatedDiagram], latents: np.ndarray) -> np.ndarray:
+        from sklearn.neighbors import KNeighborsRegressor   # here: importing sklearn costs seconds
+
         k = min(self.k, len(rated))
         model = KNeighborsRegressor(n_neighbors=k, weights=_weights)
         model.fit(normalise(np.stack([r.latent for r in rated])), np.array([r.value for r in rated]))

@@ -43,13 +43,18 @@ def resolve_path(path: str) -> Path:
 
 
 class LearnedScorer:
-    """Loads the CNN and autoencoder once; `for_user` gives the pipeline a scorer for one request."""
+    """Loads the CNN and autoencoder once; `for_user` gives the pipeline a scorer for one request.
 
-    def __init__(self, settings: ScoringSettings | None = None):
+    `cnn` / `ae`: already loaded (model, metadata) pairs to use instead of the settings' files
+    (a reload keeps the net that is serving when the new file of that kind cannot be loaded).
+    """
+
+    def __init__(self, settings: ScoringSettings | None = None, *, cnn: tuple | None = None,
+                 ae: tuple | None = None):
         self.settings = settings or ScoringSettings()
-        self.cnn, self.cnn_meta = nets.load(resolve_path(self.settings.cnn))
-        self.ae, self.ae_meta = nets.load(resolve_path(self.settings.ae))
-        self.ae_version = f"ae-{self.ae_meta['version']}"
+        self.cnn, self.cnn_meta = cnn or nets.load(resolve_path(self.settings.cnn))
+        self.ae, self.ae_meta = ae or nets.load(resolve_path(self.settings.ae))
+        self.ae_version = nets.latent_version(self.ae_meta)   # tags the latents this AE makes
         self.personal = PersonalPredictor(self.settings.k, self.settings.min_ratings)
         self._lock = threading.Lock()   # BatchNorm modules in eval mode are safe, but keep one user at a time
 
@@ -82,10 +87,14 @@ class LearnedScorer:
 
 
 def load_scorer(settings: ScoringSettings) -> LearnedScorer | None:
-    """The learned scorer, or None (with a warning) when its weights are missing: ranking then
-    falls back to analytic readability instead of failing the request."""
+    """The learned scorer, or None (with a warning) when its weights are missing or unreadable:
+    ranking then falls back to analytic readability instead of failing the request."""
     missing = [p for p in (settings.cnn, settings.ae) if not resolve_path(p).exists()]
     if missing:
         log.warning("scorer weights missing (%s); ranking by analytic readability", ", ".join(missing))
         return None
-    return LearnedScorer(settings)
+    try:
+        return LearnedScorer(settings)
+    except nets.ModelLoadError as error:
+        log.error("scorer weights unreadable (%s); ranking by analytic readability", error)
+        return None

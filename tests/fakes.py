@@ -4,7 +4,7 @@ No Discord connection exists in tests, so the real command callbacks, buttons an
 handlers are driven with these: an interaction that records what was answered (and when), a
 channel whose messages record their reactions, and a service whose `draw` runs the real
 `ml.pipeline.run` (parse, render, score, rank) over fixed node-list texts instead of a model.
-The running bot never imports this module.
+They live with the tests (not in the product package): the running bot never imports them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator, Callable, Sequence
 
 from diagrambot.config import PipelineSettings, Settings
 from ml.pipeline import Result, run
+from ml.service import ReloadResult
 from storage import Database
 from storage.settings import StorageSettings
 
@@ -200,10 +201,13 @@ class FakeService:
                            "at": time.perf_counter()})
         return run(request, self.generator, n or 8, seed=seed, progress=progress)
 
-    def reload(self, cnn: str | None = None, ae: str | None = None, generator: str | None = None) -> None:
+    def reload(self, cnn: str | None = None, ae: str | None = None, generator: str | None = None) -> ReloadResult:
+        """Records the call and answers like the real service: every given path loaded."""
         if self.reload_error is not None:
             raise self.reload_error
-        self.reloads.append({"cnn": cnn, "ae": ae, **({"generator": generator} if generator else {})})
+        paths = {"cnn": cnn, "ae": ae, **({"generator": generator} if generator else {})}
+        self.reloads.append(paths)
+        return ReloadResult(loaded={kind: path for kind, path in paths.items() if path})
 
 
 ROOT = Path(__file__).resolve().parent.parent
