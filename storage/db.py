@@ -122,6 +122,14 @@ def _rating(row: sqlite3.Row) -> Rating:
     )
 
 
+def _user_rating(row: sqlite3.Row) -> UserRating:
+    """A rating with its candidate's latent (a row of the rating queries that join candidates)."""
+    return UserRating(
+        candidate_id=row["candidate_id"], value=row["value"], updated=row["updated"],
+        latent=blob_to_latent(row["latent"]), latent_model_version=row["latent_model_version"],
+    )
+
+
 def _model_version(row: sqlite3.Row) -> ModelVersion:
     return ModelVersion(
         id=row["id"], kind=row["kind"], path=row["path"],
@@ -633,14 +641,7 @@ class Database:
                WHERE r.user_id = ? ORDER BY r.candidate_id""",
             (str(user_id),),
         )
-        return [
-            UserRating(
-                candidate_id=r["candidate_id"], value=r["value"], updated=r["updated"],
-                latent=blob_to_latent(r["latent"]),
-                latent_model_version=r["latent_model_version"],
-            )
-            for r in rows
-        ]
+        return [_user_rating(r) for r in rows]
 
     async def ratings_for_candidate(self, candidate_id: int) -> list[Rating]:
         rows = await self._fetchall(
@@ -700,17 +701,7 @@ class Database:
                ORDER BY r.updated DESC, r.candidate_id DESC LIMIT ?""",
             (latent_version, None if exclude_user is None else str(exclude_user), limit),
         )
-        return [
-            (
-                r["user_id"],
-                UserRating(
-                    candidate_id=r["candidate_id"], value=r["value"], updated=r["updated"],
-                    latent=blob_to_latent(r["latent"]),
-                    latent_model_version=r["latent_model_version"],
-                ),
-            )
-            for r in rows
-        ]
+        return [(r["user_id"], _user_rating(r)) for r in rows]
 
     async def all_ratings_with_latents(self) -> list[tuple[str, UserRating]]:
         """Every rating as ``(user_id, rating with the rated candidate's latent)``.
@@ -724,17 +715,7 @@ class Database:
                FROM ratings r JOIN candidates c ON c.id = r.candidate_id
                ORDER BY r.user_id, r.candidate_id"""
         )
-        return [
-            (
-                r["user_id"],
-                UserRating(
-                    candidate_id=r["candidate_id"], value=r["value"], updated=r["updated"],
-                    latent=blob_to_latent(r["latent"]),
-                    latent_model_version=r["latent_model_version"],
-                ),
-            )
-            for r in rows
-        ]
+        return [(r["user_id"], _user_rating(r)) for r in rows]
 
     async def rated_candidates(self) -> list[RatedCandidate]:
         """Every rating with the rated candidate's model text and its request's text.

@@ -12,8 +12,9 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
+
+from ml.atomic import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +52,7 @@ class ImageStore:
         if target.exists():
             return sha, relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".png")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, content)
         log.debug("stored image %s", relative)
         return sha, relative
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from ml import atomic
 from ml.diagram import Diagram, Node
 from ml.pipeline import Candidate, readability_scorer
 from ml.scoring import nets
@@ -194,7 +195,7 @@ def test_a_failed_save_leaves_the_previous_file_whole_and_no_debris(tmp_path, mo
 
     def crash(_fd):
         raise OSError("disk full")
-    monkeypatch.setattr(nets.os, "fsync", crash)          # the write dies before its rename
+    monkeypatch.setattr(atomic.os, "fsync", crash)        # the write dies before its rename
     with pytest.raises(OSError, match="disk full"):
         nets.save(nets.ConvAutoencoder(latent=8).eval(), tmp_path / "ae", "ae", {"round": 2}, data_size=2)
     assert (path.read_bytes(), path.with_suffix(".json").read_text()) == before

@@ -9,9 +9,7 @@ never leaves a truncated model under a name that storage may point at.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import safetensors.torch
 from safetensors import SafetensorError
 from torch import nn
 
+from ml.atomic import write_atomically
 from ml.scoring.images import INPUT_HEIGHT, INPUT_WIDTH
 
 
@@ -103,28 +102,6 @@ def new_version() -> str:
 def latent_version(meta: dict) -> str:
     """The name stored with latents made by the autoencoder described by `meta` (its metadata)."""
     return f"ae-{meta['version']}"
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write `content` to `path` through a fsynced temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:                                    # make the rename itself durable
-        folder = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return                              # (not possible on every platform)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def save(model: nn.Module, path: str | Path, kind: str, metrics: dict, data_size: int) -> Path:
