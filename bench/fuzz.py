@@ -115,35 +115,33 @@ def known_blowups() -> list[str]:
 # ---------------------------------------------------------------------- targets
 
 
-def parse_target(text: str) -> bool:
+def _parsed(text: str):
+    """The parse result, or None when the parser refuses the text (its documented answer)."""
     from ml.parser import ParseError, parse
     try:
-        parse(text)
+        return parse(text)
     except ParseError:
-        return True
-    return False
+        return None
+
+
+def parse_target(text: str) -> bool:
+    return _parsed(text) is None
 
 
 def score_target(text: str) -> bool:
     from ml.commands import score_report
-    from ml.parser import ParseError, parse
-    try:
-        result = parse(text)
-    except ParseError:
-        return True
-    score_report(result)
-    return False
+    result = _parsed(text)
+    if result is not None:
+        score_report(result)
+    return result is None
 
 
 def render_target(text: str) -> bool:
-    from ml.parser import ParseError, parse
     from ml.render import render_png
-    try:
-        result = parse(text)
-    except ParseError:
-        return True
-    render_png(result.diagram, scale=0.5)
-    return False
+    result = _parsed(text)
+    if result is not None:
+        render_png(result.diagram, scale=0.5)
+    return result is None
 
 
 def _cli(argv: list[str]) -> bool:
