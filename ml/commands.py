@@ -32,9 +32,14 @@ def read_diagram(source: str) -> ParseResult:
 
 
 def write_drawing(result: ParseResult, png: str | None, svg: str | None, scale: float,
-                  pptx: str | None = None) -> None:
+                  pptx: str | None = None, drawio: str | None = None, mermaid: str | None = None) -> None:
+    # Every suffix is checked before the first file is written.
     if pptx and Path(pptx).suffix.lower() != ".pptx":
         raise UserError(f"{pptx}: the slide file must end in .pptx")
+    if drawio and Path(drawio).suffix.lower() not in (".drawio", ".xml"):
+        raise UserError(f"{drawio}: the draw.io file must end in .drawio (or .xml)")
+    if mermaid and Path(mermaid).suffix.lower() not in (".mmd", ".mermaid"):
+        raise UserError(f"{mermaid}: the Mermaid file must end in .mmd (or .mermaid)")
     if png:
         if Path(png).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"):
             raise UserError(f"{png}: the picture must end in .png (or .jpg, .webp)")
@@ -47,6 +52,14 @@ def write_drawing(result: ParseResult, png: str | None, svg: str | None, scale: 
         from ml.export import pptx_bytes   # python-pptx loads only when a slide is asked for
         Path(pptx).parent.mkdir(parents=True, exist_ok=True)
         Path(pptx).write_bytes(pptx_bytes(result.diagram))
+    if drawio:
+        from ml.drawio import drawio_text
+        Path(drawio).parent.mkdir(parents=True, exist_ok=True)
+        Path(drawio).write_text(drawio_text(result.diagram), encoding="utf-8")
+    if mermaid:
+        from ml.mermaid import mermaid_text
+        Path(mermaid).parent.mkdir(parents=True, exist_ok=True)
+        Path(mermaid).write_text(mermaid_text(result.diagram), encoding="utf-8")
 
 
 def score_report(result: ParseResult) -> dict:
@@ -54,12 +67,13 @@ def score_report(result: ParseResult) -> dict:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    if not args.output and not args.svg and not args.pptx:
-        raise UserError("nothing to write: give -o out.png, --svg out.svg and/or --pptx out.pptx")
+    if not (args.output or args.svg or args.pptx or args.drawio or args.mermaid):
+        raise UserError("nothing to write: give -o out.png, --svg out.svg, --pptx out.pptx, "
+                        "--drawio out.drawio and/or --mermaid out.mmd")
     if not 0.1 <= args.scale <= 4:
         raise UserError("--scale must be between 0.1 and 4")
     result = read_diagram(args.file)
-    write_drawing(result, args.output, args.svg, args.scale, args.pptx)
+    write_drawing(result, args.output, args.svg, args.scale, args.pptx, args.drawio, args.mermaid)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
@@ -297,11 +311,14 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    render_cmd = subparsers.add_parser("render", help="draw a node list as PNG, SVG and/or an editable PPTX slide")
+    render_cmd = subparsers.add_parser("render", help="draw a node list as PNG, SVG, an editable PPTX slide, "
+                                       "a draw.io file and/or Mermaid text")
     render_cmd.add_argument("file", help="node-list text file, or - for stdin")
     render_cmd.add_argument("-o", "--output", help="PNG file to write")
     render_cmd.add_argument("--svg", help="SVG file to write")
     render_cmd.add_argument("--pptx", help="PowerPoint file to write: one slide of editable shapes and glued connectors")
+    render_cmd.add_argument("--drawio", help="draw.io file to write: editable shapes and attached edges")
+    render_cmd.add_argument("--mermaid", help="Mermaid flowchart text to write (.mmd)")
     render_cmd.add_argument("--scale", type=float, default=1.0, help="PNG size factor (1 = 1000x600)")
     render_cmd.set_defaults(func=run_render)
 

@@ -77,6 +77,30 @@ def test_render_without_outputs_fails_cleanly(capsys):
     assert "-o" in line
 
 
+def test_render_without_outputs_names_drawio_and_mermaid(capsys):
+    line = assert_one_clear_error(capsys, main(["render", str(DENSE)]))
+    assert "--drawio" in line and "--mermaid" in line
+
+
+def test_render_writes_drawio_and_mermaid(tmp_path, capsys):
+    drawio, mermaid = tmp_path / "d" / "net.drawio", tmp_path / "net.mmd"
+    assert main(["render", str(DENSE), "--drawio", str(drawio), "--mermaid", str(mermaid)]) == 0
+    assert capsys.readouterr().err == ""
+    assert sorted(tmp_path.rglob("*.*")) == sorted([drawio, mermaid])
+    vertices = [c for c in ET.parse(drawio).getroot().iter("mxCell") if c.get("vertex") == "1"]
+    assert len(vertices) == 11
+    assert mermaid.read_text(encoding="utf-8").startswith("flowchart LR\n")
+
+
+@pytest.mark.parametrize("flag, name", [("--drawio", "out.xml.txt"), ("--drawio", "out"),
+                                        ("--mermaid", "out.md"), ("--mermaid", "out.mmd.svg")])
+def test_render_refuses_a_wrong_drawio_or_mermaid_suffix_before_writing(tmp_path, capsys, flag, name):
+    line = assert_one_clear_error(capsys, main(["render", str(DENSE), "-o", str(tmp_path / "a.png"),
+                                                "--svg", str(tmp_path / "a.svg"), flag, str(tmp_path / name)]))
+    assert (".drawio" if flag == "--drawio" else ".mmd") in line
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("scale", ["0", "100", "nan"])
 def test_render_bad_scale_fails_cleanly(tmp_path, capsys, scale):
     assert_one_clear_error(capsys, main(["render", str(DENSE), "-o", str(tmp_path / "x.png"), "--scale", scale]))
