@@ -8,7 +8,9 @@ servers' usernames and requests, so neither is theirs to use. Everyone else gets
 
 The check is one helper, `admit`, run first in each command: it answers a refusal itself, so a
 refused user sees the reason rather than the tree's "something went wrong". Every answer is
-ephemeral, a retrain's late result included: admin chatter stays out of the channel.
+ephemeral, a retrain's late result included: admin chatter stays out of the channel. Answers are
+in the admin's language (`interaction.locale`); what the database and the training jobs recorded
+(statuses, job logs, error messages) is shown as it was recorded.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 import discord
 from discord import app_commands
 
+from bot import i18n
 from bot.charts import stats_chart
 from bot.commands import tell
 from bot.queue import Job
@@ -34,8 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REFUSAL = "⛔ This command is for the bot's owner and this server's administrators."
-OWNER_ONLY = "⛔ This command acts on the whole bot, so it is for the bot's owner only."
 MESSAGE_LIMIT = 1900   # Discord allows 2000 characters; leave room for formatting
 OWNER_ROLES = (discord.TeamMemberRole.admin, discord.TeamMemberRole.developer)   # as commands.Bot.is_owner
 
@@ -90,7 +91,8 @@ async def admit(bot: "DiagramBot", interaction: discord.Interaction, *,
         return reach
     log.info("refused /%s to user %s in guild %s", getattr(interaction.command, "name", "?"),
              interaction.user.id, interaction.guild_id)
-    await interaction.response.send_message(OWNER_ONLY if reach is not None else REFUSAL, ephemeral=True)
+    refusal = "admin.owner_only" if reach is not None else "admin.refusal"
+    await interaction.response.send_message(i18n.text(refusal, i18n.locale_of(interaction)), ephemeral=True)
     return None
 
 
@@ -98,11 +100,13 @@ def _clip(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 1] + "…"
 
 
-def _duration(started: str, finished: str | None) -> str:
+def _duration(started: str, finished: str | None, locale) -> str:
     if finished is None:
-        return "running"
+        return i18n.text("admin.running", locale)
     seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+    if seconds >= 60:
+        return i18n.text("admin.minutes", locale, value=f"{seconds / 60:.1f}")
+    return i18n.text("admin.seconds", locale, value=f"{seconds:.1f}")
 
 
 def _last_note(job_log: str | None) -> str:
@@ -117,7 +121,7 @@ async def _retrain_and_report(bot: "DiagramBot", interaction: discord.Interactio
     retrain can outlast its 15 minutes), and /jobs shows the outcome anyway.
     """
     outcome = await bot.retrain(kind)
-    text = describe_outcome(outcome)
+    text = describe_outcome(outcome, i18n.locale_of(interaction))
     try:
         await interaction.followup.send(text, ephemeral=True)
     except discord.HTTPException as error:
@@ -128,40 +132,36 @@ async def _retrain_and_report(bot: "DiagramBot", interaction: discord.Interactio
 def admin_commands(bot: "DiagramBot") -> list[app_commands.Command]:
     """Build the admin commands bound to this bot."""
 
-    @app_commands.command(name="retrain")
+    @app_commands.command(name="retrain", description=i18n.described("command.retrain"))
     @app_commands.guild_only()
-    @app_commands.describe(kind="cnn: readability CNN; ae: autoencoder (re-embeds all); all: both; "
-                                "orpo: generator from ratings")
+    @app_commands.describe(kind=i18n.described("command.retrain_kind"))
     async def retrain(interaction: discord.Interaction,
                       kind: Literal["cnn", "ae", "all", "orpo"] = "all") -> None:
-        """Owner: retrain the scorers (or the generator) now, in the background (the nightly job's path)."""
         if await admit(bot, interaction, server_admins=False) is None:
             return
         await interaction.response.send_message(
-            f"🔧 Retrain `{kind}` started in the background; I will tell you here when it ends "
-            "(`/jobs` shows it meanwhile, and afterwards if it outlasts this interaction).",
-            ephemeral=True)
+            i18n.text("admin.retrain_started", i18n.locale_of(interaction), kind=kind), ephemeral=True)
         bot.spawn(_retrain_and_report(bot, interaction, kind))
 
-    @app_commands.command(name="jobs")
+    @app_commands.command(name="jobs", description=i18n.described("command.jobs"))
     @app_commands.guild_only()
     async def jobs(interaction: discord.Interaction) -> None:
-        """Owner: the latest retrain runs and how they ended."""
         if await admit(bot, interaction, server_admins=False) is None:
             return
+        locale = i18n.locale_of(interaction)
         runs = await bot.db.recent_jobs(10)
         lines = [f"`#{j.id}` **{j.kind}** {j.status} · {j.started[:16].replace('T', ' ')} UTC · "
-                 f"{_duration(j.started, j.finished)}"
+                 f"{_duration(j.started, j.finished, locale)}"
                  + (f"\n  ↳ {_last_note(j.log)}" if j.status != "running" else "") for j in runs]
         upcoming = bot.scheduler.next_run() if bot.scheduler else None
-        footer = f"\nNext scheduled retrain: {upcoming:%Y-%m-%d %H:%M %Z}" if upcoming else ""
+        footer = ("\n" + i18n.text("admin.next_retrain", locale, when=f"{upcoming:%Y-%m-%d %H:%M %Z}")
+                  if upcoming else "")
         await interaction.response.send_message(
-            _clip("\n".join(lines or ["No jobs have run yet."]) + footer), ephemeral=True)
+            _clip("\n".join(lines or [i18n.text("admin.no_jobs", locale)]) + footer), ephemeral=True)
 
-    @app_commands.command(name="queue")
+    @app_commands.command(name="queue", description=i18n.described("command.queue"))
     @app_commands.guild_only()
     async def queue(interaction: discord.Interaction) -> None:
-        """Admin: the requests being drawn and waiting (a server's administrators: its own)."""
         reach = await admit(bot, interaction, server_admins=True)
         if reach is None:
             return
@@ -169,17 +169,19 @@ def admin_commands(bot: "DiagramBot") -> list[app_commands.Command]:
         waiting = [(place, j) for place, j in enumerate(bot.queue.waiting, start=1) if reach.covers(j)]
         lines = [f"▶️ #{j.request_id} {j.user_name}: {j.text[:60]!r}" for j in running]
         lines += [f"{place}. #{j.request_id} {j.user_name}: {j.text[:60]!r}" for place, j in waiting]
-        head = f"{len(running)} running, {len(waiting)} waiting"
+        locale = i18n.locale_of(interaction)
+        head = i18n.text("admin.queue_head", locale, running=len(running), waiting=len(waiting))
         if not reach.everywhere:
-            head = f"This server: {head}; {len(bot.queue.running) + len(bot.queue.waiting)} in the whole queue"
+            head = i18n.text("admin.queue_server", locale, head=head,
+                             total=len(bot.queue.running) + len(bot.queue.waiting))
         workers = bot.bot_settings.workers
-        head += f" ({workers} worker{'s' if workers != 1 else ''})"
+        head = i18n.text("admin.workers_one" if workers == 1 else "admin.workers", locale,
+                         head=head, workers=workers)
         await interaction.response.send_message(_clip("\n".join([head, *lines])), ephemeral=True)
 
-    @app_commands.command(name="stats")
+    @app_commands.command(name="stats", description=i18n.described("command.stats"))
     @app_commands.guild_only()
     async def stats(interaction: discord.Interaction) -> None:
-        """Admin: requests, ratings and raters so far, with a chart (server administrators: their server's)."""
         reach = await admit(bot, interaction, server_admins=True)
         if reach is None:
             return
@@ -187,35 +189,40 @@ def admin_commands(bot: "DiagramBot") -> list[app_commands.Command]:
         numbers = await bot.db.stats(guild_id=reach.guild_id)
         histogram = await bot.db.rating_histogram(guild_id=reach.guild_id)
         png = await asyncio.to_thread(stats_chart, histogram, numbers["requests_by_status"])
-        title = "diagrambot stats" + ("" if reach.everywhere else " for this server")
+        locale = i18n.locale_of(interaction)
+        title = i18n.text("admin.stats_title" if reach.everywhere else "admin.stats_title_server", locale)
         embed = discord.Embed(title=title, colour=discord.Colour.blurple())
-        for label, key in (("Requests", "requests"), ("Diagrams", "candidates"), ("Posts", "posts"),
-                           ("Ratings", "ratings"), ("Raters", "raters"), ("Users", "users")):
-            embed.add_field(name=label, value=str(numbers[key]))
-        active = ", ".join(f"{k} v{v}" for k, v in numbers["active_models"].items()) or "shipped defaults"
-        embed.add_field(name="Active models", value=active, inline=False)
+        for label, key in (("admin.stats_requests", "requests"), ("admin.stats_diagrams", "candidates"),
+                           ("admin.stats_posts", "posts"), ("admin.stats_ratings", "ratings"),
+                           ("admin.stats_raters", "raters"), ("admin.stats_users", "users")):
+            embed.add_field(name=i18n.text(label, locale), value=str(numbers[key]))
+        active = (", ".join(f"{k} v{v}" for k, v in numbers["active_models"].items())
+                  or i18n.text("admin.shipped_defaults", locale))
+        embed.add_field(name=i18n.text("admin.stats_models", locale), value=active, inline=False)
         embed.set_image(url="attachment://stats.png")
         await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(png), "stats.png"),
                                         ephemeral=True)
 
-    @app_commands.command(name="reload")
+    @app_commands.command(name="reload", description=i18n.described("command.reload"))
     @app_commands.guild_only()
     async def reload(interaction: discord.Interaction) -> None:
-        """Owner: load the active model versions again (e.g. after `diagrambot retrain`)."""
         if await admit(bot, interaction, server_admins=False) is None:
             return
+        locale = i18n.locale_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             paths = await reload_models(bot.db, bot.service)
         except ReloadError as error:     # the rest loaded; a failed kind keeps its previous model
-            await tell(interaction, _clip(f"⚠️ Models reloaded in part: {error.result.describe()}."))
+            await tell(interaction, _clip(i18n.text("admin.reloaded_in_part", locale,
+                                                    detail=error.result.describe())))
             return
         except Exception as error:       # noqa: BLE001 - the old models keep serving
             log.exception("reload failed")
-            await tell(interaction, f"❌ Reload failed ({type(error).__name__}: {error}); "
-                                    "the old models are still serving.")
+            await tell(interaction, i18n.text("admin.reload_failed", locale,
+                                              error=f"{type(error).__name__}: {error}"))
             return
         loaded = ", ".join(f"{kind}: {Path(path).name}" for kind, path in paths.items())
-        await tell(interaction, f"✅ Models reloaded ({loaded or 'shipped defaults'}).")
+        await tell(interaction, i18n.text("admin.reloaded", locale,
+                                          loaded=loaded or i18n.text("admin.shipped_defaults", locale)))
 
     return [retrain, jobs, queue, stats, reload]

@@ -14,6 +14,7 @@ from typing import Coroutine
 import discord
 from discord import app_commands
 
+from bot import i18n
 from bot.admin import admin_commands
 from bot.commands import diagram_command, tell
 from bot.drawing import Drawer
@@ -30,18 +31,23 @@ from training.jobs import JobOutcome, interrupt_stale_jobs
 
 log = logging.getLogger(__name__)
 
-RESTARTED = "the bot restarted before this request finished"
+RESTARTED = "the bot restarted before this request finished"   # stored as the failed requests' error
 # Channels told about requests a restart cut off: one message per channel, this many channels at
 # most (a full queue must not become a burst of posts against Discord's rate limits).
 MAX_RESTART_NOTICES = 20
 
 
 def restart_notice(requests) -> str:
-    """One message for a channel's requests that a restart cut off: who, which, and what to do."""
-    lines = [f"<@{r.user_id}> ❌ Request #{r.id} was not finished: {RESTARTED}. Please send it again."
-             for r in requests[:10]]
+    """One message for a channel's requests that a restart cut off: who, which, and what to do.
+
+    No interaction is left to tell the requester's language (and none is stored), so each line
+    says it in English and in Korean."""
+    def both(key: str, **values) -> str:
+        return f"{i18n.text(key, 'en', **values)} / {i18n.text(key, 'ko', **values)}"
+
+    lines = [f"<@{r.user_id}> ❌ {both('restart.line', id=r.id)}" for r in requests[:10]]
     if len(requests) > 10:
-        lines.append(f"… and {len(requests) - 10} more request(s) in this channel.")
+        lines.append(both("restart.more", count=len(requests) - 10))
     return "\n".join(lines)
 
 
@@ -84,6 +90,7 @@ class DiagramBot(discord.Client):
     # ------------------------------------------------------------------ lifecycle
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(i18n.Translator())   # Korean descriptions, sent at sync
         await self.start_services()
         await self.sync_commands()
         await self.tell_restarted()
@@ -189,7 +196,7 @@ class DiagramBot(discord.Client):
         name = getattr(interaction.command, "name", "?")
         log.error("command /%s failed", name, exc_info=error)
         try:
-            await tell(interaction, "❌ Something went wrong; the details are in the bot's log.")
+            await tell(interaction, i18n.text("error.command", i18n.locale_of(interaction)))
         except discord.HTTPException:
             pass
 

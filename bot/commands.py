@@ -3,7 +3,8 @@
 Discord fails an interaction that gets no answer within 3 seconds, so the handler does no slow
 work before `defer()`: the checks and the queue place are synchronous, then it defers, and only
 then writes the request row and tells the user where they are in the queue. Refusals (empty,
-too long, too many pending) are ephemeral and leave nothing behind.
+too long, too many pending) are ephemeral and leave nothing behind. Every answer is in the
+requester's language (`interaction.locale`), which the queued job carries to its later posts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Optional
 import discord
 from discord import app_commands
 
+from bot import i18n
 from bot.queue import Job, Progress, Refused
 from ml.pipeline import RequestError, check_request
 
@@ -27,22 +29,24 @@ MAX_TOP = 10   # diagrams posted per request: each is a message with five reacti
 
 def validate(bot: "DiagramBot", text: str, candidates: int | None, top: int | None) -> tuple[str, int, int]:
     """The tidied request, candidate count and top count; Refused says what to change."""
+    limit = bot.bot_settings.max_request_chars
+    if not (text or "").split():
+        raise Refused("refusal.empty")
     try:
         text = check_request(text)
-    except RequestError as error:
-        raise Refused(str(error)) from None
-    limit = bot.bot_settings.max_request_chars
+    except RequestError:     # not empty, so longer than the model takes (never below our limit)
+        raise Refused("refusal.too_long", length=len(text.strip()), limit=limit) from None
     if len(text) > limit:
-        raise Refused(f"the request is {len(text)} characters long; the limit is {limit}")
+        raise Refused("refusal.too_long", length=len(text), limit=limit)
     pipeline = bot.settings.pipeline
     try:
         n = pipeline.candidate_count(candidates)
-    except ValueError as error:
-        raise Refused(str(error)) from None
+    except ValueError:
+        raise Refused("refusal.candidates", max=pipeline.max_candidates) from None
     if top is None:
         top = min(pipeline.top, n, MAX_TOP)
     elif not 1 <= top <= min(n, MAX_TOP):
-        raise Refused(f"top must be between 1 and {min(n, MAX_TOP)} (no more than the candidates)")
+        raise Refused("refusal.top", max=min(n, MAX_TOP))
     return text, n, top
 
 
@@ -55,14 +59,14 @@ async def tell(interaction: discord.Interaction, text: str) -> None:
 
 
 def describe_position(job: Job, position: int | None, running: int) -> str:
+    """The requester's place in the queue, in their language."""
     if position is None:
-        return f"⏳ Request #{job.request_id}: starting…"
+        return i18n.text("progress.starting", job.locale, id=job.request_id)
     ahead = position - 1 + running
     if ahead == 0:
-        return f"⏳ Request #{job.request_id} is next; the diagrams will be posted in this channel."
-    return (f"⏳ Request #{job.request_id} is queued at position {position} "
-            f"({ahead} request{'s' if ahead != 1 else ''} ahead of you); "
-            "the diagrams will be posted in this channel.")
+        return i18n.text("progress.next", job.locale, id=job.request_id)
+    return i18n.text("progress.queued_one" if ahead == 1 else "progress.queued", job.locale,
+                     id=job.request_id, position=position, ahead=ahead)
 
 
 async def submit(bot: "DiagramBot", interaction: discord.Interaction, text: str,
@@ -78,10 +82,11 @@ async def submit(bot: "DiagramBot", interaction: discord.Interaction, text: str,
         channel = interaction.channel or bot.get_partial_messageable(interaction.channel_id)
         job = Job(user_id=user.id, user_name=getattr(user, "display_name", None) or user.name,
                   text=text, n=n, top=top, channel=channel, channel_id=interaction.channel_id,
-                  guild_id=interaction.guild_id, progress=Progress(interaction))
+                  guild_id=interaction.guild_id, progress=Progress(interaction),
+                  locale=i18n.locale_of(interaction))
         bot.queue.submit(job)
     except Refused as refusal:
-        await tell(interaction, f"⚠️ {refusal}")
+        await tell(interaction, refusal.text(i18n.locale_of(interaction)))
         return None
     try:
         if not interaction.response.is_done():
@@ -93,7 +98,7 @@ async def submit(bot: "DiagramBot", interaction: discord.Interaction, text: str,
         bot.queue.cancel(job)
         log.exception("could not queue a request from %s", user.id)
         if interaction.response.is_done():
-            await job.progress.show("❌ Sorry, I could not queue that request; please try again.")
+            await job.progress.show(i18n.text("progress.not_queued", job.locale))
         return None
     bot.queue.mark_ready(job, request_id)
     await job.progress.show(describe_position(job, bot.queue.position(job), len(bot.queue.running)))
@@ -109,7 +114,6 @@ def diagram_command(bot: "DiagramBot") -> app_commands.Command:
 
     async def diagram(interaction: discord.Interaction, request: str,
                       candidates: Optional[int] = None, top: Optional[int] = None) -> None:
-        """Draw a diagram of an ML model or process from a sentence; rate results with reactions."""
         await submit(bot, interaction, request, candidates, top)
 
     # Annotations are strings here (postponed evaluation); bounds known only now replace them.
@@ -118,7 +122,8 @@ def diagram_command(bot: "DiagramBot") -> app_commands.Command:
         candidates=Optional[app_commands.Range[int, 1, bot.settings.pipeline.max_candidates]],
         top=Optional[app_commands.Range[int, 1, MAX_TOP]])
     described = app_commands.describe(
-        request="What to draw, e.g. 'a deep learning model with 2 input nodes, 3 hidden nodes and 1 output'",
-        candidates="How many diagrams to sample (the best ones are shown)",
-        top="How many of the best diagrams to post")(diagram)
-    return app_commands.command(name="diagram")(app_commands.guild_only()(described))
+        request=i18n.described("command.diagram_request"),
+        candidates=i18n.described("command.diagram_candidates"),
+        top=i18n.described("command.diagram_top"))(diagram)
+    return app_commands.command(name="diagram", description=i18n.described("command.diagram"))(
+        app_commands.guild_only()(described))

@@ -4,7 +4,8 @@ The model runs on a worker thread (`asyncio.to_thread`): the event loop, and wit
 heartbeat, never waits on it. Each posted diagram is its own message, so a reaction rates exactly
 one diagram; the post is recorded before the rating reactions are added, so even the quickest
 rater is counted. Whatever goes wrong ends as a clear message to the requester and a failed
-request row, never as an exception that would stop the queue.
+request row, never as an exception that would stop the queue. Everything posted speaks the
+language of the interaction that asked (`job.locale`), however much later it is posted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Sequence
 
 import discord
 
+from bot import i18n
 from bot.queue import Job
 from bot.settings import BotSettings
 from bot.views import diagram_view
@@ -27,38 +29,38 @@ from storage import Database
 
 log = logging.getLogger(__name__)
 
-STAGES = {"generating": "🧠 Request #{id}: generating {n} candidates…",
-          "scoring": "📐 Request #{id}: reading, drawing and scoring the candidates…"}
-SHOWN_SCORES = (("readability", "readability"), ("cnn_score", "CNN"), ("user_score", "for you"))
-MISSING_PERMISSIONS = ("I am not allowed to post here: I need View Channel, Send Messages, Attach Files, "
-                       "Add Reactions and Read Message History in this channel")
+STAGES = {"generating": "progress.generating", "scoring": "progress.scoring"}   # pipeline stage -> text
+SHOWN_SCORES = (("readability", "caption.readability"), ("cnn_score", "caption.cnn"),
+                ("user_score", "caption.for_you"))
 # Bound on the ratings one request loads for ranking: the requester's most recent ones, and, when
 # they have too few usable ones for their own k-NN, as many of everyone's most recent as fallback.
 RANKING_RATINGS_LIMIT = 1000
 
 
-class DrawFailure(Exception):
-    """A request that ran but produced nothing to show; the message is for the user."""
+class DrawFailure(i18n.Localized):
+    """A request that ran but produced nothing to show: `DrawFailure(key, **values)`, for the user."""
 
 
-def caption(candidate: Candidate, total: int, request_id: int) -> str:
+def caption(candidate: Candidate, total: int, request_id: int, locale=None) -> str:
     """Rank and scores under one posted diagram."""
-    parts = [f"**#{candidate.rank}** of {total} · request #{request_id} · "
-             f"score **{candidate.final:.2f}**/5"]
-    named = [f"{label} {candidate.scores[key]:.2f}" for key, label in SHOWN_SCORES
+    head = i18n.text("caption.head", locale, rank=candidate.rank, total=total, request=request_id,
+                     score=f"{candidate.final:.2f}")
+    named = [f"{i18n.text(label, locale)} {candidate.scores[key]:.2f}" for key, label in SHOWN_SCORES
              if isinstance(candidate.scores.get(key), (int, float))]
-    if named:
-        parts.append(f" ({', '.join(named)})")
-    return "".join(parts)
+    return f"{head} ({', '.join(named)})" if named else head
 
 
-def describe_failure(error: BaseException) -> str:
-    """What the requester is told; unexpected errors name only their type (details go to the log)."""
-    if isinstance(error, (DrawFailure, RequestError, UserError)):
+def describe_failure(error: BaseException, locale=None) -> str:
+    """What the requester is told; unexpected errors name only their type (details go to the log).
+
+    The pipeline's and the config's own messages (RequestError, UserError) are English only."""
+    if isinstance(error, DrawFailure):
+        return error.text(locale)
+    if isinstance(error, (RequestError, UserError)):
         return str(error)
     if isinstance(error, discord.Forbidden):
-        return MISSING_PERMISSIONS
-    return f"the model failed ({type(error).__name__}); the details are in the bot's log"
+        return i18n.text("failure.permissions", locale)
+    return i18n.text("failure.model", locale, error=type(error).__name__)
 
 
 class Drawer:
@@ -75,8 +77,7 @@ class Drawer:
             result = await self._draw(job)
             parsed = result.parsed
             if not parsed:
-                raise DrawFailure(f"none of the {len(result.candidates)} answers the model wrote "
-                                  "could be read as a diagram; try rephrasing the request")
+                raise DrawFailure("failure.unreadable", count=len(result.candidates))
             pngs = await asyncio.to_thread(lambda: [c.png() for c in parsed])  # CPU work, off the loop
             ids = await self._store(job, parsed, pngs)
             shown = result.distinct[:job.top]   # never the same diagram twice
@@ -85,11 +86,9 @@ class Drawer:
         except Exception as error:       # noqa: BLE001 - every failure ends as a message, never a dead queue
             await self._fail(job, error)
             return "failed"
-        await job.progress.show(
-            f"✅ Request #{job.request_id}: the best {len(shown)} of {len(result.candidates)} "
-            f"candidates ({len(parsed)} readable) are below. Rate each with "
-            f"{self.settings.rating_emojis[0]}…{self.settings.rating_emojis[-1]}: "
-            "your ratings shape your next results.")
+        await job.progress.show(i18n.text(
+            "progress.done", job.locale, id=job.request_id, shown=len(shown), total=len(result.candidates),
+            readable=len(parsed), first=self.settings.rating_emojis[0], last=self.settings.rating_emojis[-1]))
         return "done"
 
     async def _ratings(self, user_id: str) -> list[RatedDiagram]:
@@ -111,7 +110,8 @@ class Drawer:
         loop = asyncio.get_running_loop()
 
         def progress(stage: str) -> None:       # called on the worker thread
-            text = STAGES.get(stage, "⏳ Request #{id}: " + stage).format(id=job.request_id, n=job.n)
+            text = i18n.text(STAGES.get(stage, "progress.stage"), job.locale, id=job.request_id, n=job.n,
+                             stage=stage)
             loop.call_soon_threadsafe(job.progress.show_soon, text)
 
         return await asyncio.to_thread(self.service.draw, job.text, user_id=str(job.user_id),
@@ -129,15 +129,15 @@ class Drawer:
         """One message per diagram (zip stops at the shown ones), then its rating reactions."""
         for candidate, candidate_id, png in zip(shown, ids, pngs):
             message = await job.channel.send(
-                content=caption(candidate, total, job.request_id),
+                content=caption(candidate, total, job.request_id, job.locale),
                 file=discord.File(io.BytesIO(png), filename=f"diagram-{candidate_id}.png"),
-                view=diagram_view(job.request_id, job.user_id, candidate_id, job.n, job.top))
+                view=diagram_view(job.request_id, job.user_id, candidate_id, job.n, job.top, job.locale))
             await self.db.add_post(message.id, job.channel_id, candidate_id)
             for emoji in self.settings.rating_emojis:
                 await message.add_reaction(emoji)
 
     async def _fail(self, job: Job, error: Exception) -> None:
-        reason = describe_failure(error)
+        reason = describe_failure(error)          # English: for the log and the request row
         expected = isinstance(error, (DrawFailure, RequestError, UserError, discord.Forbidden))
         if expected:
             log.info("request %s failed: %s", job.request_id, reason)
@@ -148,4 +148,5 @@ class Drawer:
             await self.db.set_request_status(job.request_id, "failed", detail[:2000])
         except Exception:                # noqa: BLE001 - the user still gets their message
             log.exception("could not mark request %s failed", job.request_id)
-        await job.progress.show(f"❌ Request #{job.request_id} failed: {reason}")
+        await job.progress.show(i18n.text("progress.failed", job.locale, id=job.request_id,
+                                          reason=describe_failure(error, job.locale)))

@@ -15,6 +15,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+from bot.i18n import Localized
+
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60.0   # a job whose request row never appears is dropped, not waited on forever
@@ -25,8 +27,8 @@ async def plain_wait(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-class Refused(Exception):
-    """A request the queue will not take; the message is shown to the user as is."""
+class Refused(Localized):
+    """A request the bot will not take: `Refused(key, **values)`, shown in the user's language."""
 
 
 class Progress:
@@ -68,6 +70,7 @@ class Job:
     channel_id: int | None
     guild_id: int | None
     progress: Progress           # the requester's status message
+    locale: Any = None           # the requester's discord.Locale: every later post speaks their language
     request_id: int | None = None
     seq: int = 0
     state: str = "waiting"       # waiting | running | done | failed | cancelled
@@ -118,10 +121,9 @@ class DrawQueue:
         Raises Refused when the queue or the user's share of it is full.
         """
         if len(self._waiting) + len(self._running) >= self.queue_limit:
-            raise Refused("the queue is full right now; please try again in a few minutes")
+            raise Refused("refusal.queue_full")
         if self.pending_for(job.user_id) >= self.per_user_limit:
-            raise Refused(f"you already have {self.per_user_limit} requests waiting; "
-                          "please wait for one to finish")
+            raise Refused("refusal.pending", limit=self.per_user_limit)
         loop = asyncio.get_running_loop()
         job.seq, job.state = next(self._seq), "waiting"
         job.ready, job.finished = loop.create_future(), loop.create_future()

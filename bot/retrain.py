@@ -13,6 +13,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from bot import i18n
 from bot.settings import ScheduleSettings
 from storage import Database
 from training.jobs import JobOutcome, retrain_command, run_retrain
@@ -64,9 +65,11 @@ async def retrain_and_reload(db: Database, service, kind: str, schedule: Schedul
     return outcome
 
 
-def describe_outcome(outcome: JobOutcome) -> str:
-    """One line for Discord."""
+def describe_outcome(outcome: JobOutcome, locale=None) -> str:
+    """One line for Discord (English without a locale: the scheduler's log)."""
     icon = {"swapped": "✅", "kept": "↩️", "busy": "⏸️"}.get(outcome.status, "❌")
-    job = f" (job #{outcome.job_id})" if outcome.job_id is not None else ""
-    version = f", version {outcome.version_id}" if outcome.version_id is not None else ""
-    return f"{icon} Retrain `{outcome.kind}`{job}: {outcome.status}{version}: {outcome.message}"
+    job = i18n.text("retrain.job", locale, id=outcome.job_id) if outcome.job_id is not None else ""
+    version = (i18n.text("retrain.version", locale, id=outcome.version_id)
+               if outcome.version_id is not None else "")
+    return i18n.text("retrain.outcome", locale, icon=icon, kind=outcome.kind, job=job, status=outcome.status,
+                     version=version, message=outcome.message)

@@ -3,6 +3,8 @@
 They are `DynamicItem`s: everything a click needs (request, requester, candidate, sizes) is in
 the custom id, so they keep working after a restart without any in-memory view. The client
 registers them with `add_dynamic_items(RerollButton, RemixButton, SpecButton, DownloadButton)`.
+Labels are set once, when the diagram is posted, in the requester's language; a click is answered
+in the clicker's language (`interaction.locale`).
 """
 
 from __future__ import annotations
@@ -14,18 +16,25 @@ import re
 
 import discord
 
+from bot import i18n
 from bot.commands import submit, tell
 from ml.diagram import Diagram
+from ml.drawio import drawio_text
 from ml.export import pptx_bytes, svg_text
+from ml.mermaid import mermaid_text
 from ml.parser import serialize
 
-NOT_YOURS = "Only the person who asked for this diagram can use its buttons."
+
+def _button(key: str, emoji: str, custom_id: str, locale) -> discord.ui.Button:
+    return discord.ui.Button(label=i18n.text(key, locale), emoji=emoji,
+                             style=discord.ButtonStyle.secondary, custom_id=custom_id)
 
 
 async def _requester_only(interaction: discord.Interaction, requester_id: int) -> bool:
     if interaction.user.id == requester_id:
         return True
-    await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+    await interaction.response.send_message(i18n.text("button.not_yours", i18n.locale_of(interaction)),
+                                            ephemeral=True)
     return False
 
 
@@ -36,7 +45,7 @@ async def _requesters_candidate(interaction: discord.Interaction, candidate_id: 
     await interaction.response.defer(ephemeral=True, thinking=True)
     candidate = await interaction.client.db.get_candidate(candidate_id)
     if candidate is None:
-        await tell(interaction, "That diagram no longer exists.")
+        await tell(interaction, i18n.text("button.no_diagram", i18n.locale_of(interaction)))
     return candidate
 
 
@@ -44,10 +53,9 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button],
                    template=r"diagram:reroll:(?P<request>\d+):(?P<user>\d+):(?P<n>\d+):(?P<top>\d+)"):
     """Same request, new samples: queued again like a fresh /diagram."""
 
-    def __init__(self, request_id: int, user_id: int, n: int, top: int) -> None:
-        super().__init__(discord.ui.Button(
-            label="Reroll", emoji="🎲", style=discord.ButtonStyle.secondary,
-            custom_id=f"diagram:reroll:{request_id}:{user_id}:{n}:{top}"))
+    def __init__(self, request_id: int, user_id: int, n: int, top: int, locale=None) -> None:
+        super().__init__(_button("button.reroll", "🎲", f"diagram:reroll:{request_id}:{user_id}:{n}:{top}",
+                                 locale))
         self.request_id, self.user_id, self.n, self.top = request_id, user_id, n, top
 
     @classmethod
@@ -62,19 +70,20 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button],
         bot = interaction.client
         request = await bot.db.get_request(self.request_id)
         if request is None:
-            await tell(interaction, "That request no longer exists.")
+            await tell(interaction, i18n.text("button.no_request", i18n.locale_of(interaction)))
             return
         await submit(bot, interaction, request.text, self.n, self.top, ephemeral=True)
 
 
-class RemixForm(discord.ui.Modal, title="Remix this request"):
+class RemixForm(discord.ui.Modal):
     """The old request in an editable box; submitting queues the edited text like a fresh /diagram."""
 
-    def __init__(self, text: str, max_chars: int, request_id: int, n: int, top: int) -> None:
-        super().__init__(timeout=None)
+    def __init__(self, text: str, max_chars: int, request_id: int, n: int, top: int, locale=None) -> None:
+        super().__init__(title=i18n.text("button.remix_title", locale), timeout=None)
         self.request_id, self.n, self.top = request_id, n, top
         self.request = discord.ui.TextInput(
-            label="Request", style=discord.TextStyle.paragraph, default=text[:max_chars],
+            label=i18n.text("button.remix_request", locale), style=discord.TextStyle.paragraph,
+            default=text[:max_chars],
             max_length=max_chars, custom_id="remix:request")
         self.add_item(self.request)
 
@@ -87,10 +96,9 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button],
                   template=r"diagram:remix:(?P<request>\d+):(?P<user>\d+):(?P<n>\d+):(?P<top>\d+)"):
     """Edit the request and draw again: the new request is stored as a remix of this one."""
 
-    def __init__(self, request_id: int, user_id: int, n: int, top: int) -> None:
-        super().__init__(discord.ui.Button(
-            label="Remix", emoji="✏️", style=discord.ButtonStyle.secondary,
-            custom_id=f"diagram:remix:{request_id}:{user_id}:{n}:{top}"))
+    def __init__(self, request_id: int, user_id: int, n: int, top: int, locale=None) -> None:
+        super().__init__(_button("button.remix", "✏️", f"diagram:remix:{request_id}:{user_id}:{n}:{top}",
+                                 locale))
         self.request_id, self.user_id, self.n, self.top = request_id, user_id, n, top
 
     @classmethod
@@ -103,22 +111,21 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button],
             return
         bot = interaction.client
         request = await bot.db.get_request(self.request_id)   # one indexed read: well within 3 s
+        locale = i18n.locale_of(interaction)
         if request is None:
-            await interaction.response.send_message("That request no longer exists.", ephemeral=True)
+            await interaction.response.send_message(i18n.text("button.no_request", locale), ephemeral=True)
             return
         # A modal must be the interaction's first answer, so nothing is deferred before it.
         await interaction.response.send_modal(RemixForm(
-            request.text, bot.bot_settings.max_request_chars, self.request_id, self.n, self.top))
+            request.text, bot.bot_settings.max_request_chars, self.request_id, self.n, self.top, locale))
 
 
 class SpecButton(discord.ui.DynamicItem[discord.ui.Button],
                  template=r"diagram:spec:(?P<candidate>\d+):(?P<user>\d+)"):
     """The diagram's node list as a text file (to edit, or to feed `diagrambot render`)."""
 
-    def __init__(self, candidate_id: int, user_id: int) -> None:
-        super().__init__(discord.ui.Button(
-            label="Show spec", emoji="📄", style=discord.ButtonStyle.secondary,
-            custom_id=f"diagram:spec:{candidate_id}:{user_id}"))
+    def __init__(self, candidate_id: int, user_id: int, locale=None) -> None:
+        super().__init__(_button("button.spec", "📄", f"diagram:spec:{candidate_id}:{user_id}", locale))
         self.candidate_id, self.user_id = candidate_id, user_id
 
     @classmethod
@@ -132,19 +139,19 @@ class SpecButton(discord.ui.DynamicItem[discord.ui.Button],
             return
         spec = serialize(Diagram.from_lists(json.loads(candidate.nodes_json)))
         await interaction.followup.send(
-            f"Node list of diagram #{candidate.rank} (request #{candidate.request_id}):",
+            i18n.text("button.spec_sent", i18n.locale_of(interaction), rank=candidate.rank,
+                      request=candidate.request_id),
             file=discord.File(io.BytesIO(spec.encode()), filename=f"diagram-{candidate.id}.txt"),
             ephemeral=True)
 
 
 class DownloadButton(discord.ui.DynamicItem[discord.ui.Button],
                      template=r"diagram:download:(?P<candidate>\d+):(?P<user>\d+)"):
-    """The diagram as an editable PowerPoint slide (native shapes, glued connectors) and as SVG."""
+    """The diagram to edit elsewhere: a PowerPoint slide (native shapes, glued connectors), SVG,
+    a draw.io file and Mermaid text, all at once (one click, whichever tool the user has)."""
 
-    def __init__(self, candidate_id: int, user_id: int) -> None:
-        super().__init__(discord.ui.Button(
-            label="Download", emoji="📥", style=discord.ButtonStyle.secondary,
-            custom_id=f"diagram:download:{candidate_id}:{user_id}"))
+    def __init__(self, candidate_id: int, user_id: int, locale=None) -> None:
+        super().__init__(_button("button.download", "📥", f"diagram:download:{candidate_id}:{user_id}", locale))
         self.candidate_id, self.user_id = candidate_id, user_id
 
     @classmethod
@@ -157,20 +164,26 @@ class DownloadButton(discord.ui.DynamicItem[discord.ui.Button],
         if candidate is None:
             return
         diagram = Diagram.from_lists(json.loads(candidate.nodes_json))
-        pptx, svg = await asyncio.to_thread(lambda: (pptx_bytes(diagram), svg_text(diagram)))
+        pptx, svg, drawio, mermaid = await asyncio.to_thread(   # CPU work, off the loop
+            lambda: (pptx_bytes(diagram), svg_text(diagram), drawio_text(diagram), mermaid_text(diagram)))
         name = f"diagram-{candidate.id}"
         await interaction.followup.send(
-            f"Diagram #{candidate.rank} (request #{candidate.request_id}) to edit: PowerPoint and SVG.",
+            i18n.text("button.download_sent", i18n.locale_of(interaction), rank=candidate.rank,
+                      request=candidate.request_id),
             files=[discord.File(io.BytesIO(pptx), filename=f"{name}.pptx"),
-                   discord.File(io.BytesIO(svg.encode()), filename=f"{name}.svg")],
+                   discord.File(io.BytesIO(svg.encode()), filename=f"{name}.svg"),
+                   discord.File(io.BytesIO(drawio.encode()), filename=f"{name}.drawio"),
+                   discord.File(io.BytesIO(mermaid.encode()), filename=f"{name}.mmd")],
             ephemeral=True)
 
 
-def diagram_view(request_id: int, user_id: int, candidate_id: int, n: int, top: int) -> discord.ui.View:
-    """The buttons for one posted diagram (persistent: no timeout, state in the custom ids)."""
+def diagram_view(request_id: int, user_id: int, candidate_id: int, n: int, top: int,
+                 locale=None) -> discord.ui.View:
+    """The buttons for one posted diagram (persistent: no timeout, state in the custom ids),
+    labelled in the requester's language."""
     view = discord.ui.View(timeout=None)
-    view.add_item(RerollButton(request_id, user_id, n, top))
-    view.add_item(RemixButton(request_id, user_id, n, top))
-    view.add_item(SpecButton(candidate_id, user_id))
-    view.add_item(DownloadButton(candidate_id, user_id))
+    view.add_item(RerollButton(request_id, user_id, n, top, locale))
+    view.add_item(RemixButton(request_id, user_id, n, top, locale))
+    view.add_item(SpecButton(candidate_id, user_id, locale))
+    view.add_item(DownloadButton(candidate_id, user_id, locale))
     return view

@@ -10,13 +10,17 @@ is a real database in the test's tmp_path.
 One seam: SimCord settles the loop after every user action and refuses to settle while a bot task
 waits on something it does not recognise. An idle draw worker waits on its asyncio.Queue, so the
 harness hands the queue an `idle_wait` that declares that wait as external input.
+
+One addition: SimCord sends every interaction with `locale: en-US`, where Discord sends the
+language of the user's client. `Wire.join(name, locale)` adds a member whose interactions carry
+their own locale (filled into the INTERACTION_CREATE payload as it leaves the simulated gateway).
 """
 
 from __future__ import annotations
 
 import json
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -46,6 +50,13 @@ class Wire:
     channel: simcord.ChannelHandle
     ada: simcord.MemberActor      # asks for diagrams
     bob: simcord.MemberActor      # a plain member who did not
+    locales: dict[int, str] = field(default_factory=dict)   # user id -> Discord locale ("ko")
+
+    def join(self, name: str, locale: str) -> simcord.MemberActor:
+        """A new member of the guild whose Discord client is set to `locale` (e.g. "ko", "en-GB")."""
+        member = self.guild.add_member(self.env.create_user(name))
+        self.locales[member.id] = locale
+        return member
 
     async def diagram(self, member: simcord.MemberActor | None = None, request: str = REQUEST,
                       **options: Any) -> simcord.InteractionResult:
@@ -81,6 +92,21 @@ class Wire:
         assert candidate_id is not None, "not a diagram post"
         found = await self.bot.db.get_rating(str(member.id), candidate_id)
         return None if found is None else found.value
+
+
+def send_user_locales(env: simcord.Env, locales: dict[int, str]) -> None:
+    """Put each user's locale (when set in `locales`) into the interactions SimCord dispatches."""
+    emit = env.backend.emit
+
+    def emit_with_locale(event: str, payload: dict[str, Any]) -> None:
+        if event == "INTERACTION_CREATE":
+            user = (payload.get("member") or payload).get("user") or {}
+            locale = locales.get(int(user.get("id", 0)))
+            if locale is not None:
+                payload = {**payload, "locale": locale}
+        emit(event, payload)
+
+    env.backend.emit = emit_with_locale
 
 
 def answers(result: simcord.InteractionResult) -> list[simcord.ResponseMessage]:
@@ -139,6 +165,8 @@ async def simulated_bot(tmp_path: Path, service: FakeService | None = None, *,
                      schedule=ScheduleSettings(enabled=False))
     env = simcord.Env(bot)
     bot.queue.idle_wait = lambda next_job: env.external_wait(next_job, reason=IDLE_REASON)
+    locales: dict[int, str] = {}
+    send_user_locales(env, locales)
     try:
         await env.start()                  # login -> setup_hook: services, workers, command sync
         try:
@@ -146,7 +174,7 @@ async def simulated_bot(tmp_path: Path, service: FakeService | None = None, *,
             channel = guild.create_text_channel("diagrams")
             ada = guild.add_member(env.create_user("ada"))
             bob = guild.add_member(env.create_user("bob"))
-            yield Wire(env, bot, service, guild, channel, ada, bob)
+            yield Wire(env, bot, service, guild, channel, ada, bob, locales)
         finally:
             await env.shutdown()           # cancels the bot's tasks (the workers among them)
             await bot.stop_services()

@@ -22,7 +22,6 @@ import discord
 import simcord
 from PIL import Image
 
-from bot.admin import OWNER_ONLY, REFUSAL
 from bot.client import DiagramBot
 from fakes import (TEST_SETTINGS, FakeInteraction, FakeService, FixedTextsGenerator, fake_retrain,
                        fake_user, running_bot)
@@ -32,6 +31,9 @@ from storage.settings import StorageSettings
 from training.jobs import JobOutcome
 
 ADMIN_ID = 31337
+# en.toml admin.refusal and admin.owner_only, written out so a wrong catalogue fails here.
+REFUSAL = "⛔ This command is for the bot's owner and this server's administrators."
+OWNER_ONLY = "⛔ This command acts on the whole bot, so it is for the bot's owner only."
 
 
 def config_admins() -> BotSettings:

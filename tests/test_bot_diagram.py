@@ -15,12 +15,13 @@ import pytest
 
 from fakes import FakeInteraction, FakeService, FixedTextsGenerator, fake_user, running_bot
 from bot.settings import DEFAULT_RATING_EMOJIS, BotSettings
-from bot.views import DownloadButton, NOT_YOURS, RemixButton, RerollButton, SpecButton
+from bot.views import DownloadButton, RemixButton, RerollButton, SpecButton
 from diagrambot.errors import UserError
 from ml.parser import parse
 from ml.pipeline import RequestError
 
 REQUEST = "a deep learning model with 2 input nodes, 3 hidden nodes and 1 output node"
+NOT_YOURS = "Only the person who asked for this diagram can use its buttons."   # en.toml button.not_yours
 
 
 async def diagram(bot, interaction, request=REQUEST, **options):
@@ -249,7 +250,7 @@ async def test_show_spec_sends_the_node_list_as_a_file_to_the_requester_only(tmp
         assert parse(text).diagram.as_lists() == parse(candidate.model_text).diagram.as_lists()
 
 
-async def test_download_sends_an_editable_pptx_and_svg_to_the_requester_only(tmp_path):
+async def test_download_sends_pptx_svg_drawio_and_mermaid_to_the_requester_only(tmp_path):
     import xml.etree.ElementTree as ElementTree
 
     from pptx import Presentation
@@ -266,8 +267,9 @@ async def test_download_sends_an_editable_pptx_and_svg_to_the_requester_only(tmp
         await click(download, owner)
         followup = [e for e in owner.events if e.kind == "followup"][0]
         assert followup.data["ephemeral"]
-        pptx, svg = followup.data["files"]
-        assert pptx.filename.endswith(".pptx") and svg.filename.endswith(".svg")
+        pptx, svg, drawio, mermaid = followup.data["files"]
+        assert [f.filename.rsplit(".", 1)[1] for f in (pptx, svg, drawio, mermaid)] == [
+            "pptx", "svg", "drawio", "mmd"]
         candidate = await bot.db.get_candidate((await bot.db.get_post(message.id)).candidate_id)
         nodes = json.loads(candidate.nodes_json)
         slide = Presentation(pptx.fp).slides[0]
@@ -275,6 +277,9 @@ async def test_download_sends_an_editable_pptx_and_svg_to_the_requester_only(tmp
         root = ElementTree.fromstring(svg.fp.read())
         groups = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "node"]
         assert len(groups) == len(nodes)
+        cells = ElementTree.fromstring(drawio.fp.read()).iter("mxCell")
+        assert sum(1 for cell in cells if cell.get("vertex") == "1") == len(nodes)
+        assert mermaid.fp.read().decode().startswith("flowchart")
 
 
 async def test_commands_are_guild_only_with_descriptions_discord_accepts(tmp_path):

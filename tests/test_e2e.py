@@ -16,7 +16,6 @@ import pytest
 import simcord
 
 from bot.settings import DEFAULT_RATING_EMOJIS
-from bot.views import NOT_YOURS
 from e2e_support import (MAX_REQUEST_CHARS, REQUEST, answers, custom_ids, files, interaction_callbacks,
                          json_lists, original_edits, simulated_bot)
 from ml.parser import parse
@@ -24,6 +23,7 @@ from ml.parser import parse
 ONE, TWO, THREE, FOUR, FIVE = DEFAULT_RATING_EMOJIS
 ANSWERED, DEFERRED = 4, 5     # interaction callback types (Discord API)
 ADMIN_COMMANDS = ["retrain", "jobs", "queue", "stats", "reload"]
+NOT_YOURS = "Only the person who asked for this diagram can use its buttons."   # en.toml button.not_yours
 
 pytestmark = pytest.mark.usefixtures("simcord_env")   # SimCord's clock for the test, transcript on failure
 
@@ -174,7 +174,7 @@ async def test_show_spec_sends_the_requester_the_node_list_privately(drawn):
     assert all(m.id != answer.id for m in wire.channel.history(viewer=wire.bob))   # bob never sees it
 
 
-async def test_download_sends_the_requester_an_editable_pptx_and_an_svg_privately(drawn):
+async def test_download_sends_the_requester_pptx_svg_drawio_and_mermaid_privately(drawn):
     wire = drawn
     message = wire.posts()[0]
     candidate_id = await wire.bot.db.candidate_for_message(message.id)
@@ -182,12 +182,15 @@ async def test_download_sends_the_requester_an_editable_pptx_and_an_svg_privatel
 
     [answer] = answers(result)
     assert answer.ephemeral
-    assert answer.content == "Diagram #1 (request #1) to edit: PowerPoint and SVG."
+    assert answer.content == "Diagram #1 (request #1) to edit: PowerPoint, SVG, draw.io and Mermaid."
     uploaded = await files(answer)
-    assert sorted(uploaded) == [f"diagram-{candidate_id}.pptx", f"diagram-{candidate_id}.svg"]
-    with zipfile.ZipFile(io.BytesIO(uploaded[f"diagram-{candidate_id}.pptx"])) as pptx:
+    name = f"diagram-{candidate_id}"
+    assert list(uploaded) == [f"{name}.pptx", f"{name}.svg", f"{name}.drawio", f"{name}.mmd"]
+    with zipfile.ZipFile(io.BytesIO(uploaded[f"{name}.pptx"])) as pptx:
         assert "ppt/slides/slide1.xml" in pptx.namelist()
-    assert uploaded[f"diagram-{candidate_id}.svg"].lstrip().startswith(b"<svg")
+    assert uploaded[f"{name}.svg"].lstrip().startswith(b"<svg")
+    assert uploaded[f"{name}.drawio"].lstrip().startswith(b"<mxfile")
+    assert uploaded[f"{name}.mmd"].decode().lstrip().startswith(("flowchart", "graph"))
     assert all(m.id != answer.id for m in wire.channel.history(viewer=wire.bob))
 
 
