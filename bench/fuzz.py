@@ -23,7 +23,7 @@ import time
 import traceback
 from pathlib import Path
 
-from _common import emit
+from _common import ROOT, emit
 
 SHAPES = ["rectangle", "round rectangle", "circle", "ellipse", "", "triangle"]
 STYLES = ["solid arrow", "solid line", "dashed line", "dotted", ""]
@@ -72,6 +72,16 @@ def node_rows(rng: random.Random) -> list[list]:
                      tuple(rng.randint(0, 255) for _ in range(3)), tuple(rng.randint(0, 255) for _ in range(3)),
                      targets, _text(rng)])
     return rows
+
+
+def clean_rows(rng: random.Random) -> list[list]:
+    """A node list every checker accepts as it is (the valid path of imports and ratings files)."""
+    ids = list(range(1, rng.randint(1, 30) + 1))
+    return [[i, rng.randint(40, 960), rng.randint(40, 560), rng.choice(SHAPES[:3]), rng.randint(20, 200),
+             rng.randint(20, 120), rng.choice(STYLES[:3]), [rng.randint(0, 255) for _ in range(3)],
+             [rng.randint(0, 255) for _ in range(3)], sorted(rng.sample([t for t in ids if t != i],
+                                                                        min(len(ids) - 1, rng.randint(0, 3)))),
+             rng.choice(["Input", "Conv 3x3", "중간층", "feature store", None])] for i in ids]
 
 
 def _render_value(value, rng: random.Random) -> str:
@@ -219,16 +229,18 @@ def import_text(rng: random.Random) -> str:
     if latent and rng.random() < 0.1:
         latent[0] = rng.choice([math.nan, math.inf])
     scores = {"readability": _sometimes(rng, 4.2, math.nan, math.inf, -1.0, "x", None)}
-    nodes = _sometimes(rng, json.dumps(node_rows(rng)[:40]), node_text(rng), "not json", "[" * 10_000)
-    candidate_uid = f"c{rng.randint(0, 10**9)}"
-    stamp = _sometimes(rng, "2026-12-01T10:00:00+00:00", "zzzz", "", "2026-13-45T99:99:99")
+    nodes = _sometimes(rng, json.dumps(clean_rows(rng), ensure_ascii=False), node_text(rng), "not json",
+                       "[" * 10_000)
+    request_uid, candidate_uid = (_sometimes(rng, f"{rng.getrandbits(128):032x}", "x", "C" * 32) for _ in "rc")
+    stamp = _sometimes(rng, "2026-12-01T10:00:00.000000+00:00", "zzzz", "", "2026-13-45T99:99:99",
+                       "2026-12-01T10:00:00Z")
     records = [
         {"type": "header", "format": _sometimes(rng, 1, 2)},
         {"type": "user", "id": "u1", "name": _text(rng), "created": stamp},
-        {"type": "request", "uid": "r1", "user_id": "u1", "guild_id": None, "channel_id": None,
+        {"type": "request", "uid": request_uid, "user_id": "u1", "guild_id": None, "channel_id": None,
          "text": _text(rng), "created": stamp, "status": _sometimes(rng, "done", "odd"), "error": None,
          "finished": None},
-        {"type": "candidate", "uid": candidate_uid, "request_uid": "r1", "rank": _sometimes(rng, 0, -2, 10**12),
+        {"type": "candidate", "uid": candidate_uid, "request_uid": request_uid, "rank": _sometimes(rng, 0, -2, 10**12),
          "model_text": node_text(rng)[:2000], "nodes_json": nodes, "image_sha256": None, "scores": scores,
          "latent": latent, "latent_model_version": rng.choice([None, "ae-1"])},
         {"type": "rating", "user_id": "u1", "candidate_uid": candidate_uid, "value": _sometimes(rng, 4, 0, 7),
@@ -244,10 +256,10 @@ def import_text(rng: random.Random) -> str:
 def ratings_text(rng: random.Random) -> str:
     rows = []
     for _ in range(rng.choice([1, 2, 5])):
-        row = {"user_id": rng.choice(["u1", 5, None, {"a": 1}]),
-               "value": rng.choice([1, 3, 5, 0, 9, math.nan, math.inf, "4", {"x": 1}])}
+        row = {"user_id": _sometimes(rng, "u1", 5, None, {"a": 1}),
+               "value": _sometimes(rng, rng.randint(1, 5), 0, 9, 3.5, math.nan, math.inf, "4", {"x": 1})}
         if rng.random() < 0.5:
-            rows_ = node_rows(rng)[:30]
+            rows_ = clean_rows(rng) if rng.random() < 0.7 else node_rows(rng)[:30]
             if rows_ and rng.random() < 0.3:
                 rows_[0][1] = rng.choice([math.inf, math.nan, 1e300])
             if rows_ and rng.random() < 0.2:
@@ -259,27 +271,38 @@ def ratings_text(rng: random.Random) -> str:
     return "\n".join(rows)
 
 
+def _toml_value(value) -> str:
+    """A value as TOML text (the example config holds strings, numbers, booleans and flat lists)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
 def config_text(rng: random.Random) -> str | bytes:
-    values = ['"x"', "5", "-1", "0", "1e9", "true", "[1, 2]", '["python", "x.py"]', '"python x.py"', "{a = 1}",
-              "nan", "inf", "99999999999999999999", '""']
-    tables = {
-        "pipeline": ["candidates", "top", "max_candidates", "candidatez"],
-        "generator": ["temperature", "max_new_tokens", "backend", "model"],
-        "scoring": ["readability_weight", "k"],
-        "bot": ["max_request_chars", "admin_user_ids", "per_user_limit", "queue_limit"],
-        "storage": ["db_path", "data_dir", "busy_timeout_ms"],
-        "schedule": ["retrain_command", "nightly", "timezone"],
-        "mystery": ["x"],
-    }
+    """config.example.toml with some of its values, keys and tables made hostile."""
+    import tomllib
+    example = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    hostile = ['"x"', "-1", "0", "1e9", "true", "[1, 2]", '"python x.py"', "{a = 1}", "nan", "inf",
+               "99999999999999999999", '""', '"🙂"', "[]"]
     lines = []
-    for table in rng.sample(list(tables), rng.randint(1, 4)):
-        lines.append(f"[{table}]")
-        for key in rng.sample(tables[table], rng.randint(1, len(tables[table]))):
-            lines.append(f"{key} = {rng.choice(values)}")
+    for table, keys in example.items():
+        if rng.random() < 0.3:
+            continue
+        lines.append(f"[{_sometimes(rng, table, table + 'z', 'mystery')}]" if rng.random() < 0.05 else f"[{table}]")
+        for key, value in keys.items():
+            if isinstance(value, dict):            # a sub-table such as [generator.sampling]
+                continue
+            key = key + "z" if rng.random() < 0.004 else key
+            text = rng.choice(hostile) if rng.random() < 0.012 else _toml_value(value)
+            lines.append(f"{key} = {text}")
     text = "\n".join(lines) + "\n"
-    if rng.random() < 0.05:
+    if rng.random() < 0.03:
         return text.encode() + b"\xff\xfe\x80 broken utf-8"
-    if rng.random() < 0.05:
+    if rng.random() < 0.03:
         return text[: rng.randint(0, len(text))]
     return text
 
