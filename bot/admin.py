@@ -149,6 +149,7 @@ def admin_commands(bot: "DiagramBot") -> list[app_commands.Command]:
         if await admit(bot, interaction, server_admins=False) is None:
             return
         locale = i18n.locale_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)   # the read may wait on a write
         runs = await bot.db.recent_jobs(10)
         lines = [f"`#{j.id}` **{j.kind}** {j.status} · {j.started[:16].replace('T', ' ')} UTC · "
                  f"{_duration(j.started, j.finished, locale)}"
@@ -156,8 +157,7 @@ def admin_commands(bot: "DiagramBot") -> list[app_commands.Command]:
         upcoming = bot.scheduler.next_run() if bot.scheduler else None
         footer = ("\n" + i18n.text("admin.next_retrain", locale, when=f"{upcoming:%Y-%m-%d %H:%M %Z}")
                   if upcoming else "")
-        await interaction.response.send_message(
-            _clip("\n".join(lines or [i18n.text("admin.no_jobs", locale)]) + footer), ephemeral=True)
+        await tell(interaction, _clip("\n".join(lines or [i18n.text("admin.no_jobs", locale)]) + footer))
 
     @app_commands.command(name="queue", description=i18n.described("command.queue"))
     @app_commands.guild_only()

@@ -24,6 +24,9 @@ from ml.export import pptx_bytes, svg_text
 from ml.mermaid import mermaid_text
 from ml.parser import serialize
 
+REMIX_READ_TIMEOUT_S = 2.0     # reading the request before the Remix form: Discord allows 3 s in all
+REMIX_FORM_TIMEOUT_S = 900     # a Remix form left open this long is forgotten (15 min)
+
 
 def _button(key: str, emoji: str, custom_id: str, locale) -> discord.ui.Button:
     return discord.ui.Button(label=i18n.text(key, locale), emoji=emoji,
@@ -79,7 +82,8 @@ class RemixForm(discord.ui.Modal):
     """The old request in an editable box; submitting queues the edited text like a fresh /diagram."""
 
     def __init__(self, text: str, max_chars: int, request_id: int, n: int, top: int, locale=None) -> None:
-        super().__init__(title=i18n.text("button.remix_title", locale), timeout=None)
+        # Discord never says when a user closes a form unsent: the timeout frees it (REMIX_FORM_TIMEOUT_S).
+        super().__init__(title=i18n.text("button.remix_title", locale), timeout=REMIX_FORM_TIMEOUT_S)
         self.request_id, self.n, self.top = request_id, n, top
         self.request = discord.ui.TextInput(
             label=i18n.text("button.remix_request", locale), style=discord.TextStyle.paragraph,
@@ -110,12 +114,17 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button],
         if not await _requester_only(interaction, self.user_id):
             return
         bot = interaction.client
-        request = await bot.db.get_request(self.request_id)   # one indexed read: well within 3 s
         locale = i18n.locale_of(interaction)
+        # A modal must be the interaction's first answer, within Discord's 3 s, so nothing is
+        # deferred before it; the read waits behind any write holding the database, hence the cap.
+        try:
+            request = await asyncio.wait_for(bot.db.get_request(self.request_id), REMIX_READ_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            await interaction.response.send_message(i18n.text("button.busy", locale), ephemeral=True)
+            return
         if request is None:
             await interaction.response.send_message(i18n.text("button.no_request", locale), ephemeral=True)
             return
-        # A modal must be the interaction's first answer, so nothing is deferred before it.
         await interaction.response.send_modal(RemixForm(
             request.text, bot.bot_settings.max_request_chars, self.request_id, self.n, self.top, locale))
 

@@ -127,8 +127,9 @@ async def test_jobs_lists_recent_runs_for_config_admins(tmp_path):
         await bot.retrain("ae")
         interaction = FakeInteraction(bot, user=fake_user(ADMIN_ID, admin=False))
         await command(bot, "jobs", interaction)
-        text, = interaction.ephemeral
-        assert "**ae** failed" in text and "exited with code 1" in text
+        assert interaction.kinds[0] == "defer"          # the read may wait on a write: answer first
+        deferred, text = interaction.ephemeral
+        assert deferred == "" and "**ae** failed" in text and "exited with code 1" in text
 
 
 async def test_queue_shows_running_and_waiting_requests(tmp_path):

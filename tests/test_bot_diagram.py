@@ -6,6 +6,8 @@ a real temporary database. Nothing here talks to Discord or loads a model.
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import threading
 from types import SimpleNamespace
@@ -15,6 +17,7 @@ import pytest
 
 from fakes import FakeInteraction, FakeService, FixedTextsGenerator, fake_user, running_bot
 from bot.settings import DEFAULT_RATING_EMOJIS, BotSettings
+from bot import views
 from bot.views import DownloadButton, RemixButton, RerollButton, SpecButton
 from diagrambot.errors import UserError
 from ml.parser import parse
@@ -294,3 +297,21 @@ async def test_commands_are_guild_only_with_descriptions_discord_accepts(tmp_pat
         assert options["request"]["required"] and not options["candidates"]["required"]
         choices = [c["value"] for c in payloads["retrain"]["options"][0]["choices"]]
         assert choices == ["cnn", "ae", "all", "orpo"]
+
+
+async def test_remix_answers_busy_instead_of_missing_discords_deadline_when_the_read_waits(tmp_path, monkeypatch):
+    async with running_bot(tmp_path) as bot:
+        ada = fake_user(name="ada")
+        post = (await posted(bot, ada))[0]
+        remix = post.view.children[1]
+        real_get_request = bot.db.get_request
+
+        async def slow_get_request(request_id):     # as when a retrain holds the database
+            await asyncio.sleep(0.5)
+            return await real_get_request(request_id)
+        monkeypatch.setattr(bot.db, "get_request", slow_get_request)
+        monkeypatch.setattr(views, "REMIX_READ_TIMEOUT_S", 0.05)
+        owner = FakeInteraction(bot, user=ada, channel=post.channel)
+        await click(remix, owner)
+        assert owner.kinds == ["send_message"]
+        assert owner.ephemeral == ["⏳ I am busy right now; please click again in a moment."]

@@ -139,7 +139,7 @@ async def test_admin_answers_follow_the_admins_locale(tmp_path):
             if locale is not None:
                 interaction.locale = locale
             await bot.tree.get_command(name).callback(interaction)
-            return interaction.ephemeral
+            return [text for text in interaction.ephemeral if text]   # not the empty private defer
 
         assert await answer("queue", discord.Locale.korean) == ["실행 중 0개, 대기 중 0개 (워커 2개)"]
         assert await answer("queue", discord.Locale.british_english) == ["0 running, 0 waiting (2 workers)"]

@@ -191,6 +191,17 @@ def owner(pid: int, host: str | None = None) -> str:
     return f"{host or socket.gethostname()}:{pid}"
 
 
+async def test_a_job_row_far_older_than_the_timeout_is_abandoned_even_if_its_pid_lives(db, tmp_path):
+    # The pid was reused by another process (or the row is another host's): the owner looks alive.
+    reused = await db.start_job("all", owner=owner(os.getppid()))
+    with sqlite3.connect(db.path) as conn:
+        conn.execute("UPDATE job_runs SET started = '2000-01-01T00:00:00.000000+00:00' WHERE id = ?", (reused,))
+    outcome = await run_retrain(db, "cnn", command(db, tmp_path, "swap"))
+    assert outcome.status == "swapped"
+    stale = [j for j in await db.recent_jobs() if j.id == reused][0]
+    assert stale.status == "failed" and "abandoned" in stale.log
+
+
 async def test_a_job_whose_process_died_is_interrupted_at_once_instead_of_blocking(db, tmp_path):
     stale = await db.start_job("all", owner=owner(dead_pid()))   # started minutes, not hours, ago
     outcome = await run_retrain(db, "cnn", command(db, tmp_path, "swap"))

@@ -302,7 +302,9 @@ async def _busy_elsewhere(db: Database, kind: str, timeout_s: float) -> str | No
             await db.interrupt_job(job.id, f"interrupted: its process ({job.owner}) stopped before finishing")
             log.warning("marked job %d (%s) interrupted: its process died", job.id, other)
             continue
-        if alive is None and _age_s(job.started) > 2 * timeout_s + 60:
+        # Past twice the timeout no job of ours still runs (it would have been stopped): whatever the
+        # owner check says (another host after a redeploy, a reused pid), the row is a leftover.
+        if _age_s(job.started) > 2 * timeout_s + 60:
             await db.finish_job(job.id, "failed", "abandoned: its process stopped before finishing")
             log.warning("marked stale job %d (%s) failed", job.id, other)
             continue
