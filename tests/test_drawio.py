@@ -9,6 +9,7 @@ import pytest
 
 from ml.commands import read_diagram
 from ml.diagram import Diagram, Node
+from sample_diagrams import MIXED, node
 from ml.drawio import drawio_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,18 +20,6 @@ TRICKY_LABELS = ['Say "hi" [now] (ok) {x}', "a < b && c > d", "&lt; is not <", "
                  "한국어 레이어", "🙂 emoji 🚀", "cost: 100% #1 $$x$$ `code`"]
 
 
-def node(nid, x, y, shape="rectangle", w=100, h=60, style="solid arrow", fill=(255, 255, 255), line=(0, 0, 0),
-         targets=(), label=None) -> Node:
-    return Node(nid, x, y, shape, w, h, style, fill, line, tuple(targets), label)
-
-
-MIXED = Diagram((
-    node(1, 120, 150, "rectangle", 120, 70, "solid arrow", (31, 119, 180), (200, 10, 10), [2, 4], "Load data"),
-    node(2, 450, 150, "round rectangle", 140, 80, "dashed line", (255, 240, 200), (10, 120, 10), [3], "Clean"),
-    node(3, 800, 150, "circle", 90, 90, "solid line", (250, 250, 250), (10, 10, 160), [5], "Model"),
-    node(4, 120, 450, "circle", 80, 80, "solid arrow", (60, 60, 60), (120, 0, 120), [5], "DB"),
-    node(5, 800, 450, "rectangle", 120, 70, "dashed line", (229, 245, 224), (0, 0, 0), [], "Metrics"),
-))
 
 
 def cells(text: str) -> tuple[ET.Element, list[ET.Element], list[ET.Element]]:
