@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ml.commands import read_diagram
-from ml.diagram import Diagram, Node
+from ml.diagram import Diagram
 from sample_diagrams import MIXED, node
 from ml.drawio import drawio_text
 
