@@ -18,13 +18,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from typing import Any, Callable, Sequence
 
 import discord
 
 from bot.settings import BotSettings
-from storage import Database
+from storage import Database, is_busy
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +31,6 @@ log = logging.getLogger(__name__)
 # rating is given up after about 6 x 5 s + 15.5 s = 45 s of a locked database.
 RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
 LOST = "failed: not stored, logged for replay"
-
-
-def is_busy(error: BaseException) -> bool:
-    """SQLITE_BUSY / SQLITE_LOCKED: another connection held the lock past busy_timeout."""
-    if not isinstance(error, sqlite3.OperationalError):
-        return False
-    name = getattr(error, "sqlite_errorname", "")
-    text = str(error).lower()
-    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text or "busy" in text
 
 
 async def replay_rating(db: Database, entry: dict[str, Any]) -> str:
@@ -101,7 +91,7 @@ class RatingHandler:
         for delay in self.retry_delays_s:
             try:
                 return await replay_rating(self.db, entry)
-            except sqlite3.OperationalError as error:
+            except Exception as error:       # noqa: BLE001 - only a busy database is retried
                 if not is_busy(error):
                     raise
                 log.warning("rating write waits %.1f s, the database is busy: %s", delay, error)

@@ -4,7 +4,7 @@ Everything that reads or writes the database goes through ``Database``; no
 SQL lives outside this package.
 """
 
-from .db import Database, NotFoundError, utc_now
+from .db import Database, NotFoundError, is_busy, utc_now
 from .images import ImageStore
 from .models import (
     Candidate,
@@ -34,5 +34,6 @@ __all__ = [
     "SchemaTooNewError",
     "User",
     "UserRating",
+    "is_busy",
     "utc_now",
 ]

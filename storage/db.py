@@ -55,6 +55,15 @@ class NotFoundError(LookupError):
     """The row an update refers to does not exist."""
 
 
+def is_busy(error: BaseException) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection held the lock past busy_timeout."""
+    if not isinstance(error, sqlite3.OperationalError):
+        return False
+    name = getattr(error, "sqlite_errorname", "")
+    text = str(error).lower()
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text or "busy" in text
+
+
 def utc_now() -> str:
     """The one timestamp format of the database: UTC ISO-8601 with microseconds."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")

@@ -11,9 +11,9 @@ import discord
 import pytest
 
 from fakes import FakeInteraction, FakeService, fake_user, running_bot
-from bot.ratings import RatingHandler, is_busy, replay_rating
+from bot.ratings import RatingHandler, replay_rating
 from bot.settings import DEFAULT_RATING_EMOJIS, BotSettings
-from storage import Database
+from storage import Database, is_busy
 
 BOT_ID = 4242
 ONE, TWO, THREE, FOUR, FIVE = DEFAULT_RATING_EMOJIS

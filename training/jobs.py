@@ -106,6 +106,15 @@ def _job_alive(job: JobRun) -> bool | None:
     return True
 
 
+async def _interrupt(db: Database, job: JobRun) -> bool:
+    """Record a running job whose process died as "interrupted"; whether this call changed it."""
+    note = f"interrupted: its process ({job.owner or 'unknown'}) stopped before finishing"
+    if not await db.interrupt_job(job.id, note):
+        return False
+    log.warning("job %d (%s, started %s) was interrupted: its process died", job.id, job.kind, job.started)
+    return True
+
+
 async def interrupt_stale_jobs(db: Database) -> list[JobRun]:
     """At start-up: mark "interrupted" every running job whose process is dead (or unknown: a row
     left by older code); returns them. A job of a live process (e.g. `diagrambot retrain`) is left."""
@@ -114,9 +123,7 @@ async def interrupt_stale_jobs(db: Database) -> list[JobRun]:
         alive = _job_alive(job)
         if alive or (alive is None and job.owner is not None):
             continue
-        note = f"interrupted: its process ({job.owner or 'unknown'}) stopped before finishing"
-        if await db.interrupt_job(job.id, note):
-            log.warning("job %d (%s, started %s) was interrupted: its process died", job.id, job.kind, job.started)
+        if await _interrupt(db, job):
             stale.append(job)
     return stale
 
@@ -299,8 +306,7 @@ async def _busy_elsewhere(db: Database, kind: str, timeout_s: float) -> str | No
             continue
         alive = _job_alive(job)
         if alive is False:
-            await db.interrupt_job(job.id, f"interrupted: its process ({job.owner}) stopped before finishing")
-            log.warning("marked job %d (%s) interrupted: its process died", job.id, other)
+            await _interrupt(db, job)
             continue
         # Past twice the timeout no job of ours still runs (it would have been stopped): whatever the
         # owner check says (another host after a redeploy, a reused pid), the row is a leftover.
