@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # CPU build of torch; GPU hosts install their CUDA torch into .venv first (see README).
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test bench setup clean
+.PHONY: run test lint bench setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ run: $(STAMP)
 		"A deep learning model with 2 input nodes, 3 and 5 hidden nodes, and 1 output node." \
 		--candidates 16 --top 3 --seed 0 --out out/run
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest
 
 bench: $(STAMP)

@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import ROOT, emit
 
-sys.path.insert(0, str(ROOT / "tests"))   # the bot's test doubles live with the tests
+sys.path.insert(0, str(ROOT / "tests"))  # the bot's test doubles live with the tests
 from fakes import FakeInteraction, FakeService, FixedTextsGenerator, fake_user, running_bot  # noqa: E402
+
 from bot.settings import BotSettings
 
 P99_TARGET_MS = 500.0
@@ -72,15 +72,16 @@ def defer_latency(interaction: FakeInteraction) -> float:
 async def real_handler(requests: int, top: int, workers: int) -> dict:
     service = FakeService(slow_generator(1))
     with tempfile.TemporaryDirectory() as folder:
-        async with running_bot(Path(folder), service,
-                               bot_settings=BotSettings(workers=workers, queue_limit=requests)) as bot:
+        async with running_bot(
+            Path(folder), service, bot_settings=BotSettings(workers=workers, queue_limit=requests)
+        ) as bot:
             command = bot.tree.get_command("diagram")
             interactions = [FakeInteraction(bot, user=fake_user(name=f"user{i}")) for i in range(requests)]
             lag = LoopLag()
             ticker = asyncio.create_task(lag.run())
             await asyncio.sleep(0)
             start = time.perf_counter()
-            for interaction in interactions:     # all 50 arrive at once
+            for interaction in interactions:  # all 50 arrive at once
                 interaction.created = start
 
             async def invoke(i: int) -> None:
@@ -101,10 +102,15 @@ async def real_handler(requests: int, top: int, workers: int) -> dict:
             latencies = [defer_latency(i) for i in interactions]
             positions = [next(e for e in i.events if e.kind == "edit").at - i.created for i in interactions]
             return {
-                "defer_p50_ms": ms(latencies, 50), "defer_p99_ms": ms(latencies, 99),
-                "defer_max_ms": ms(latencies, 100), "position_reply_p99_ms": ms(positions, 99),
-                "all_answered_s": round(answered_s, 3), "total_s": round(total_s, 2),
-                "requests_done": len(done), "posts": posts, "posts_recorded": stats["posts"],
+                "defer_p50_ms": ms(latencies, 50),
+                "defer_p99_ms": ms(latencies, 99),
+                "defer_max_ms": ms(latencies, 100),
+                "position_reply_p99_ms": ms(positions, 99),
+                "all_answered_s": round(answered_s, 3),
+                "total_s": round(total_s, 2),
+                "requests_done": len(done),
+                "posts": posts,
+                "posts_recorded": stats["posts"],
                 "reactions": sum(len(m.reactions) for i in interactions for m in i.channel.messages),
                 "order_kept": by_finish == submitted and [d["request"] for d in service.draws] == submitted,
                 "max_loop_lag_ms": round(lag.worst_s * 1000, 2),
@@ -127,12 +133,15 @@ async def naive_handler(requests: int) -> dict:
         await interactions[i].response.defer(thinking=True)
 
     await asyncio.gather(*(naive(i) for i in range(requests)))
-    await asyncio.sleep(2 * lag.interval_s)      # let the ticker see how late it is
+    await asyncio.sleep(2 * lag.interval_s)  # let the ticker see how late it is
     ticker.cancel()
     latencies = [defer_latency(i) for i in interactions]
-    return {"naive_defer_p50_ms": ms(latencies, 50), "naive_defer_p99_ms": ms(latencies, 99),
-            "naive_over_3s": sum(latency > 3 for latency in latencies),
-            "naive_max_loop_lag_ms": round(lag.worst_s * 1000, 2)}
+    return {
+        "naive_defer_p50_ms": ms(latencies, 50),
+        "naive_defer_p99_ms": ms(latencies, 99),
+        "naive_over_3s": sum(latency > 3 for latency in latencies),
+        "naive_max_loop_lag_ms": round(lag.worst_s * 1000, 2),
+    }
 
 
 async def main_async(args) -> dict:
@@ -140,11 +149,23 @@ async def main_async(args) -> dict:
     naive = await naive_handler(args.requests)
     expected_posts = args.requests * args.top
     lost = (args.requests - real["requests_done"]) + (expected_posts - real["posts"])
-    return {"invocations": args.requests, "top_k": args.top, "workers": args.workers,
-            "draw_delay_s": list(DELAY_RANGE_S), "expected_posts": expected_posts, "lost": lost,
-            "p99_target_ms": P99_TARGET_MS, **real, **naive,
-            "pass": bool(real["defer_p99_ms"] <= P99_TARGET_MS and lost == 0
-                         and real["posts_recorded"] == expected_posts and real["order_kept"])}
+    return {
+        "invocations": args.requests,
+        "top_k": args.top,
+        "workers": args.workers,
+        "draw_delay_s": list(DELAY_RANGE_S),
+        "expected_posts": expected_posts,
+        "lost": lost,
+        "p99_target_ms": P99_TARGET_MS,
+        **real,
+        **naive,
+        "pass": bool(
+            real["defer_p99_ms"] <= P99_TARGET_MS
+            and lost == 0
+            and real["posts_recorded"] == expected_posts
+            and real["order_kept"]
+        ),
+    }
 
 
 def main() -> None:
@@ -156,12 +177,14 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("discord").setLevel(logging.ERROR)
     figures = asyncio.run(main_async(args))
-    print(f"bot_load: {figures['invocations']} concurrent /diagram: defer p50 {figures['defer_p50_ms']} ms, "
-          f"p99 {figures['defer_p99_ms']} ms (target <= {P99_TARGET_MS:g}; naive draw-then-reply p99 "
-          f"{figures['naive_defer_p99_ms']} ms, {figures['naive_over_3s']} over 3 s); "
-          f"{figures['requests_done']} done, {figures['posts']}/{figures['expected_posts']} posts, "
-          f"order kept: {figures['order_kept']}; worst loop lag {figures['max_loop_lag_ms']} ms "
-          f"(naive {figures['naive_max_loop_lag_ms']} ms); {figures['total_s']} s")
+    print(
+        f"bot_load: {figures['invocations']} concurrent /diagram: defer p50 {figures['defer_p50_ms']} ms, "
+        f"p99 {figures['defer_p99_ms']} ms (target <= {P99_TARGET_MS:g}; naive draw-then-reply p99 "
+        f"{figures['naive_defer_p99_ms']} ms, {figures['naive_over_3s']} over 3 s); "
+        f"{figures['requests_done']} done, {figures['posts']}/{figures['expected_posts']} posts, "
+        f"order kept: {figures['order_kept']}; worst loop lag {figures['max_loop_lag_ms']} ms "
+        f"(naive {figures['naive_max_loop_lag_ms']} ms); {figures['total_s']} s"
+    )
     emit(figures)
 
 

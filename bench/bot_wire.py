@@ -12,7 +12,8 @@ Figures: ack p50/p99/max (INTERACTION_CREATE sent -> interaction callback receiv
 allows 3 s), posts announced by the bot's final status lines, posts recorded (on the wire with
 an image and in the database), ratings recorded, and `lost` (requests without a final answer +
 announced posts missing on the wire or in the database + posts missing some of the bot's five
-rating reactions + user reactions not stored as ratings), 0 expected. One progress line per finished request; the last line is the JSON object.
+rating reactions + user reactions not stored as ratings), 0 expected. One progress line per finished
+request; the last line is the JSON object.
 
     .venv/bin/python bench/bot_wire.py [--requests 50] [--candidates 2] [--top 2] [--rate-limited 0.1]
 
@@ -31,12 +32,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import ROOT, emit
 
 sys.path.insert(0, str(ROOT / "tests"))
-from discord_loopback import (RATING_EMOJIS, BotDatabase, BotProcess, LoopbackDiscord,  # noqa: E402
-                              request_id_of, write_config)
+from discord_loopback import RATING_EMOJIS, BotDatabase, BotProcess, LoopbackDiscord, request_id_of, write_config  # noqa: E402
 
 REQUEST_TEXTS = [
     "A deep learning model with 2 input nodes, 3 hidden nodes and 1 output node.",
@@ -60,8 +59,9 @@ def run(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bot-wire-"))
     data = tmp / "data"
     server = LoopbackDiscord(token, users=args.requests + 1, seed=args.seed).start()
-    config = write_config(tmp / "config.toml", data, candidates=args.candidates, top=args.top,
-                          queue_limit=max(100, args.requests + 10))
+    config = write_config(
+        tmp / "config.toml", data, candidates=args.candidates, top=args.top, queue_limit=max(100, args.requests + 10)
+    )
     bot = BotProcess(server, config, token, tmp / "bot.log")
     db = BotDatabase(data / "diagrambot.sqlite3")
     rng = random.Random(args.seed)
@@ -71,7 +71,7 @@ def run(args) -> dict:
         bot.wait_ready(timeout=180)
         print(f"bot_wire: bot ready in {time.monotonic() - started:.1f} s", flush=True)
         users = server.user_ids
-        if args.warmup:       # loads the model, so the figures are about serving, not start-up
+        if args.warmup:  # loads the model, so the figures are about serving, not start-up
             warm = server.send_command(users[-1], REQUEST_TEXTS[0])
             server.wait_for(lambda: final_text(server, warm.token), args.timeout, "the warm-up request")
             print(f"bot_wire: warm-up request answered in {time.monotonic() - started:.1f} s since start", flush=True)
@@ -85,8 +85,14 @@ def run(args) -> dict:
         finished: dict[int, str] = {}
         deadline = begin + args.timeout
         while len(finished) < len(sent) and time.monotonic() < deadline:
-            server.wait_for(lambda: any(final_text(server, s.token) for s in sent if s.id not in finished)
-                            or time.monotonic() > deadline, max(1.0, deadline - time.monotonic()), "a request to end")
+            server.wait_for(
+                lambda: (
+                    any(final_text(server, s.token) for s in sent if s.id not in finished)
+                    or time.monotonic() > deadline
+                ),
+                max(1.0, deadline - time.monotonic()),
+                "a request to end",
+            )
             for s in sent:
                 if s.id in finished:
                     continue
@@ -94,10 +100,13 @@ def run(args) -> dict:
                 if text:
                     finished[s.id] = text
                     ack = (s.t_callback - s.t_sent) * 1000 if s.t_callback else float("nan")
-                    print(f"[{len(finished):>3}/{len(sent)}] {text[:60]}…  ack {ack:.0f} ms, "
-                          f"{time.monotonic() - begin:.1f} s", flush=True)
+                    print(
+                        f"[{len(finished):>3}/{len(sent)}] {text[:60]}…  ack {ack:.0f} ms, "
+                        f"{time.monotonic() - begin:.1f} s",
+                        flush=True,
+                    )
         all_done_s = time.monotonic() - begin
-        time.sleep(1.0)       # the last post's reactions may land just after its final status edit
+        time.sleep(1.0)  # the last post's reactions may land just after its final status edit
 
         # Posts: announced ("the best K of N") against those on the wire and in the database.
         announced = 0
@@ -140,19 +149,34 @@ def run(args) -> dict:
             time.sleep(0.2)
         ratings = db.count("ratings") - ratings_before
         acks = [s.t_callback - s.t_sent for s in sent if s.t_callback is not None]
-        reactions_missing = len(recorded) - full_reactions     # posts lacking some of the bot's 1-5 reactions
+        reactions_missing = len(recorded) - full_reactions  # posts lacking some of the bot's 1-5 reactions
         lost = (len(sent) - len(finished)) + (announced - len(recorded)) + reactions_missing + (reactions - ratings)
         return {
-            "requests": len(sent), "candidates": args.candidates, "top": args.top, "warmup": bool(args.warmup),
-            "acked": len(acks), "ack_p50_ms": ms(acks, 50), "ack_p99_ms": ms(acks, 99), "ack_max_ms": ms(acks, 100),
+            "requests": len(sent),
+            "candidates": args.candidates,
+            "top": args.top,
+            "warmup": bool(args.warmup),
+            "acked": len(acks),
+            "ack_p50_ms": ms(acks, 50),
+            "ack_p99_ms": ms(acks, 99),
+            "ack_max_ms": ms(acks, 100),
             "acks_over_3s": sum(a > 3.0 for a in acks),
-            "requests_done": done, "requests_failed": failed, "requests_unanswered": len(sent) - len(finished),
-            "posts_announced": announced, "posts_on_wire": len(wire_ids), "posts_in_db": len(db_ids),
-            "posts_recorded": len(recorded), "posts_with_5_reactions": full_reactions,
+            "requests_done": done,
+            "requests_failed": failed,
+            "requests_unanswered": len(sent) - len(finished),
+            "posts_announced": announced,
+            "posts_on_wire": len(wire_ids),
+            "posts_in_db": len(db_ids),
+            "posts_recorded": len(recorded),
+            "posts_with_5_reactions": full_reactions,
             "posts_missing_reactions": reactions_missing,
-            "posts_answered_429": len(limited), "rate_limited_share": args.rate_limited,
-            "reactions_sent": reactions, "ratings_recorded": ratings, "lost": lost,
-            "unknown_routes": len(server.unknown), "all_answered_s": round(all_done_s, 1),
+            "posts_answered_429": len(limited),
+            "rate_limited_share": args.rate_limited,
+            "reactions_sent": reactions,
+            "ratings_recorded": ratings,
+            "lost": lost,
+            "unknown_routes": len(server.unknown),
+            "all_answered_s": round(all_done_s, 1),
             "requests_per_min": round(60 * done / all_done_s, 1) if all_done_s else None,
             "rate_limit_hits": rule.hits,
         }
@@ -175,11 +199,14 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (bot log, database)")
     args = parser.parse_args()
     figures = run(args)
-    print(f"bot_wire: {figures['requests']} concurrent /diagram over loopback sockets: ack p50 "
-          f"{figures['ack_p50_ms']} ms, p99 {figures['ack_p99_ms']} ms; {figures['requests_done']} done in "
-          f"{figures['all_answered_s']} s; posts {figures['posts_recorded']}/{figures['posts_announced']} recorded "
-          f"({figures['posts_answered_429']} answered 429 first); ratings {figures['ratings_recorded']}/"
-          f"{figures['reactions_sent']}; lost {figures['lost']}", flush=True)
+    print(
+        f"bot_wire: {figures['requests']} concurrent /diagram over loopback sockets: ack p50 "
+        f"{figures['ack_p50_ms']} ms, p99 {figures['ack_p99_ms']} ms; {figures['requests_done']} done in "
+        f"{figures['all_answered_s']} s; posts {figures['posts_recorded']}/{figures['posts_announced']} recorded "
+        f"({figures['posts_answered_429']} answered 429 first); ratings {figures['ratings_recorded']}/"
+        f"{figures['reactions_sent']}; lost {figures['lost']}",
+        flush=True,
+    )
     emit(figures)
 
 

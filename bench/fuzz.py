@@ -67,21 +67,43 @@ def node_rows(rng: random.Random) -> list[list]:
         targets = [t for t in ids if t != i] if dense else rng.sample(ids, min(len(ids), rng.randint(0, 3)))
         if rng.random() < 0.03:
             targets = targets * 50  # repeated targets
-        rows.append([i, rng.randint(-50, 1100), rng.randint(-50, 700), rng.choice(SHAPES),
-                     rng.randint(0, 300), rng.randint(0, 300), rng.choice(STYLES),
-                     tuple(rng.randint(0, 255) for _ in range(3)), tuple(rng.randint(0, 255) for _ in range(3)),
-                     targets, _text(rng)])
+        rows.append(
+            [
+                i,
+                rng.randint(-50, 1100),
+                rng.randint(-50, 700),
+                rng.choice(SHAPES),
+                rng.randint(0, 300),
+                rng.randint(0, 300),
+                rng.choice(STYLES),
+                tuple(rng.randint(0, 255) for _ in range(3)),
+                tuple(rng.randint(0, 255) for _ in range(3)),
+                targets,
+                _text(rng),
+            ]
+        )
     return rows
 
 
 def clean_rows(rng: random.Random) -> list[list]:
     """A node list every checker accepts as it is (the valid path of imports and ratings files)."""
     ids = list(range(1, rng.randint(1, 30) + 1))
-    return [[i, rng.randint(40, 960), rng.randint(40, 560), rng.choice(SHAPES[:3]), rng.randint(20, 200),
-             rng.randint(20, 120), rng.choice(STYLES[:3]), [rng.randint(0, 255) for _ in range(3)],
-             [rng.randint(0, 255) for _ in range(3)], sorted(rng.sample([t for t in ids if t != i],
-                                                                        min(len(ids) - 1, rng.randint(0, 3)))),
-             rng.choice(["Input", "Conv 3x3", "중간층", "feature store", None])] for i in ids]
+    return [
+        [
+            i,
+            rng.randint(40, 960),
+            rng.randint(40, 560),
+            rng.choice(SHAPES[:3]),
+            rng.randint(20, 200),
+            rng.randint(20, 120),
+            rng.choice(STYLES[:3]),
+            [rng.randint(0, 255) for _ in range(3)],
+            [rng.randint(0, 255) for _ in range(3)],
+            sorted(rng.sample([t for t in ids if t != i], min(len(ids) - 1, rng.randint(0, 3)))),
+            rng.choice(["Input", "Conv 3x3", "중간층", "feature store", None]),
+        ]
+        for i in ids
+    ]
 
 
 def _render_value(value, rng: random.Random) -> str:
@@ -102,11 +124,11 @@ def node_text(rng: random.Random) -> str:
     for _ in range(rng.choice([0, 0, 1, 2, 5])):
         roll, at = rng.random(), rng.randint(0, len(text))
         if roll < 0.3:
-            text = text[:at]                                     # cut off mid-generation
+            text = text[:at]  # cut off mid-generation
         elif roll < 0.6:
             text = text[:at] + rng.choice(STRANGE_TEXT) * rng.randint(1, 20) + text[at:]
         elif roll < 0.8:
-            text = text[:at] + text[at + rng.randint(1, 40):]   # dropped tokens
+            text = text[:at] + text[at + rng.randint(1, 40) :]  # dropped tokens
         else:
             text = text[:at] + rng.choice(STRANGE_NUMBERS) + text[at:]
     return text
@@ -115,11 +137,23 @@ def node_text(rng: random.Random) -> str:
 def known_blowups() -> list[str]:
     """The inputs issue 20 reproduced, written out: each once, in every text target."""
     ids = range(1, 121)
-    everyone = "[\n" + ",\n".join(
-        f'[{i}, {i * 8}, {(i * 37) % 600}, "circle", 10, 10, "solid arrow", (1, 2, 3), (4, 5, 6), '
-        f'{[t for t in ids if t != i]}, "n{i}"]' for i in ids) + "\n]"
-    return [everyone, '"\\"' * 70_000, "[" * 100_000, "(" * 100_000, '["' * 50_000,
-            '[1, 1e309, -1e309, "circle", Infinity, NaN, "solid arrow", (0, 0, 0), (0, 0, 0), [], "x"]']
+    everyone = (
+        "[\n"
+        + ",\n".join(
+            f'[{i}, {i * 8}, {(i * 37) % 600}, "circle", 10, 10, "solid arrow", (1, 2, 3), (4, 5, 6), '
+            f'{[t for t in ids if t != i]}, "n{i}"]'
+            for i in ids
+        )
+        + "\n]"
+    )
+    return [
+        everyone,
+        '"\\"' * 70_000,
+        "[" * 100_000,
+        "(" * 100_000,
+        '["' * 50_000,
+        '[1, 1e309, -1e309, "circle", Infinity, NaN, "solid arrow", (0, 0, 0), (0, 0, 0), [], "x"]',
+    ]
 
 
 # ---------------------------------------------------------------------- targets
@@ -128,6 +162,7 @@ def known_blowups() -> list[str]:
 def _parsed(text: str):
     """The parse result, or None when the parser refuses the text (its documented answer)."""
     from ml.parser import ParseError, parse
+
     try:
         return parse(text)
     except ParseError:
@@ -140,6 +175,7 @@ def parse_target(text: str) -> bool:
 
 def score_target(text: str) -> bool:
     from ml.commands import score_report
+
     result = _parsed(text)
     if result is not None:
         score_report(result)
@@ -148,6 +184,7 @@ def score_target(text: str) -> bool:
 
 def render_target(text: str) -> bool:
     from ml.render import render_png
+
     result = _parsed(text)
     if result is not None:
         render_png(result.diagram, scale=0.5)
@@ -160,6 +197,7 @@ def _cli(argv: list[str]) -> bool:
     import io
 
     from diagrambot.cli import main
+
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         return main(argv) != 0
 
@@ -189,13 +227,15 @@ def _work() -> _Workspace:
 
 def import_target(data: str) -> bool:
     work = _work()
-    return _cli(["db", "import", work.write(data), "--db", str(work.dir / "db.sqlite3"),
-          "--data-dir", str(work.dir / "data")])
+    return _cli(
+        ["db", "import", work.write(data), "--db", str(work.dir / "db.sqlite3"), "--data-dir", str(work.dir / "data")]
+    )
 
 
 def ratings_target(data: str) -> bool:
-    from diagrambot.errors import UserError
     from ml.commands import read_ratings
+    from ml.errors import UserError
+
     try:
         read_ratings(_work().write(data), None)
     except UserError:
@@ -204,15 +244,11 @@ def ratings_target(data: str) -> bool:
 
 
 def config_target(data: str) -> bool:
-    from bot.scheduler import ScheduleSettings
-    from bot.settings import BotSettings
-    from diagrambot.config import load, section
-    from diagrambot.errors import UserError
-    from storage.settings import StorageSettings
+    from diagrambot.config import load
+    from ml.errors import UserError
+
     try:
-        settings = load(_work().write(data))
-        for name, cls in (("bot", BotSettings), ("storage", StorageSettings), ("schedule", ScheduleSettings)):
-            section(settings, name, cls)
+        load(_work().write(data))  # every table, bot, storage and schedule included
     except UserError:
         return True
     return False
@@ -229,22 +265,46 @@ def import_text(rng: random.Random) -> str:
     if latent and rng.random() < 0.1:
         latent[0] = rng.choice([math.nan, math.inf])
     scores = {"readability": _sometimes(rng, 4.2, math.nan, math.inf, -1.0, "x", None)}
-    nodes = _sometimes(rng, json.dumps(clean_rows(rng), ensure_ascii=False), node_text(rng), "not json",
-                       "[" * 10_000)
+    nodes = _sometimes(rng, json.dumps(clean_rows(rng), ensure_ascii=False), node_text(rng), "not json", "[" * 10_000)
     request_uid, candidate_uid = (_sometimes(rng, f"{rng.getrandbits(128):032x}", "x", "C" * 32) for _ in "rc")
-    stamp = _sometimes(rng, "2026-12-01T10:00:00.000000+00:00", "zzzz", "", "2026-13-45T99:99:99",
-                       "2026-12-01T10:00:00Z")
+    stamp = _sometimes(
+        rng, "2026-12-01T10:00:00.000000+00:00", "zzzz", "", "2026-13-45T99:99:99", "2026-12-01T10:00:00Z"
+    )
     records = [
         {"type": "header", "format": _sometimes(rng, 1, 2)},
         {"type": "user", "id": "u1", "name": _text(rng), "created": stamp},
-        {"type": "request", "uid": request_uid, "user_id": "u1", "guild_id": None, "channel_id": None,
-         "text": _text(rng), "created": stamp, "status": _sometimes(rng, "done", "odd"), "error": None,
-         "finished": None},
-        {"type": "candidate", "uid": candidate_uid, "request_uid": request_uid, "rank": _sometimes(rng, 0, -2, 10**12),
-         "model_text": node_text(rng)[:2000], "nodes_json": nodes, "image_sha256": None, "scores": scores,
-         "latent": latent, "latent_model_version": rng.choice([None, "ae-1"])},
-        {"type": "rating", "user_id": "u1", "candidate_uid": candidate_uid, "value": _sometimes(rng, 4, 0, 7),
-         "created": stamp, "updated": stamp},
+        {
+            "type": "request",
+            "uid": request_uid,
+            "user_id": "u1",
+            "guild_id": None,
+            "channel_id": None,
+            "text": _text(rng),
+            "created": stamp,
+            "status": _sometimes(rng, "done", "odd"),
+            "error": None,
+            "finished": None,
+        },
+        {
+            "type": "candidate",
+            "uid": candidate_uid,
+            "request_uid": request_uid,
+            "rank": _sometimes(rng, 0, -2, 10**12),
+            "model_text": node_text(rng)[:2000],
+            "nodes_json": nodes,
+            "image_sha256": None,
+            "scores": scores,
+            "latent": latent,
+            "latent_model_version": rng.choice([None, "ae-1"]),
+        },
+        {
+            "type": "rating",
+            "user_id": "u1",
+            "candidate_uid": candidate_uid,
+            "value": _sometimes(rng, 4, 0, 7),
+            "created": stamp,
+            "updated": stamp,
+        },
     ]
     lines = [json.dumps(r, ensure_ascii=False, allow_nan=True) for r in records]
     if rng.random() < 0.1:
@@ -256,8 +316,10 @@ def import_text(rng: random.Random) -> str:
 def ratings_text(rng: random.Random) -> str:
     rows = []
     for _ in range(rng.choice([1, 2, 5])):
-        row = {"user_id": _sometimes(rng, "u1", 5, None, {"a": 1}),
-               "value": _sometimes(rng, rng.randint(1, 5), 0, 9, 3.5, math.nan, math.inf, "4", {"x": 1})}
+        row = {
+            "user_id": _sometimes(rng, "u1", 5, None, {"a": 1}),
+            "value": _sometimes(rng, rng.randint(1, 5), 0, 9, 3.5, math.nan, math.inf, "4", {"x": 1}),
+        }
         if rng.random() < 0.5:
             rows_ = clean_rows(rng) if rng.random() < 0.7 else node_rows(rng)[:30]
             if rows_ and rng.random() < 0.3:
@@ -285,16 +347,31 @@ def _toml_value(value) -> str:
 def config_text(rng: random.Random) -> str | bytes:
     """config.example.toml with some of its values, keys and tables made hostile."""
     import tomllib
+
     example = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
-    hostile = ['"x"', "-1", "0", "1e9", "true", "[1, 2]", '"python x.py"', "{a = 1}", "nan", "inf",
-               "99999999999999999999", '""', '"🙂"', "[]"]
+    hostile = [
+        '"x"',
+        "-1",
+        "0",
+        "1e9",
+        "true",
+        "[1, 2]",
+        '"python x.py"',
+        "{a = 1}",
+        "nan",
+        "inf",
+        "99999999999999999999",
+        '""',
+        '"🙂"',
+        "[]",
+    ]
     lines = []
     for table, keys in example.items():
         if rng.random() < 0.3:
             continue
         lines.append(f"[{_sometimes(rng, table, table + 'z', 'mystery')}]" if rng.random() < 0.05 else f"[{table}]")
         for key, value in keys.items():
-            if isinstance(value, dict):            # a sub-table such as [generator.sampling]
+            if isinstance(value, dict):  # a sub-table such as [generator.sampling]
                 continue
             key = key + "z" if rng.random() < 0.004 else key
             text = rng.choice(hostile) if rng.random() < 0.012 else _toml_value(value)
@@ -340,9 +417,18 @@ def run_target(name: str, count: int, seed: int, queue) -> None:
         if seconds > slowest:
             slowest, slowest_input = seconds, (data if isinstance(data, str) else repr(data))[:80]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"target": name, "inputs": count, "tracebacks": tracebacks, "slowest_s": round(slowest, 3),
-               "slowest_input": slowest_input, "peak_rss_mb": round(peak_mb, 1), "refusals": refusals,
-               "first_traceback": first_traceback})
+    queue.put(
+        {
+            "target": name,
+            "inputs": count,
+            "tracebacks": tracebacks,
+            "slowest_s": round(slowest, 3),
+            "slowest_input": slowest_input,
+            "peak_rss_mb": round(peak_mb, 1),
+            "refusals": refusals,
+            "first_traceback": first_traceback,
+        }
+    )
 
 
 def main() -> None:
@@ -369,17 +455,25 @@ def main() -> None:
         if result["first_traceback"]:
             print(result["first_traceback"])
         results.append(result)
-    emit({
-        "inputs": sum(r["inputs"] for r in results),
-        "tracebacks": sum(r["tracebacks"] for r in results),
-        "slowest_s": max(r["slowest_s"] for r in results),
-        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
-        "per_target": {r["target"]: {"inputs": r["inputs"], "tracebacks": r["tracebacks"],
-                                     "slowest_s": r["slowest_s"], "peak_rss_mb": r["peak_rss_mb"],
-                                     "refusals": r["refusals"]}
-                       for r in results},
-        "goal_met": all(r["tracebacks"] == 0 and r["slowest_s"] <= 2 and r["peak_rss_mb"] <= 500 for r in results),
-    })
+    emit(
+        {
+            "inputs": sum(r["inputs"] for r in results),
+            "tracebacks": sum(r["tracebacks"] for r in results),
+            "slowest_s": max(r["slowest_s"] for r in results),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+            "per_target": {
+                r["target"]: {
+                    "inputs": r["inputs"],
+                    "tracebacks": r["tracebacks"],
+                    "slowest_s": r["slowest_s"],
+                    "peak_rss_mb": r["peak_rss_mb"],
+                    "refusals": r["refusals"],
+                }
+                for r in results
+            },
+            "goal_met": all(r["tracebacks"] == 0 and r["slowest_s"] <= 2 and r["peak_rss_mb"] <= 500 for r in results),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -2,13 +2,23 @@
 
     python bench/open_vocab.py                                  # the embedded model on hand-en
     python bench/open_vocab.py --sets hand-en,hand-ko --baseline runs/tiny-v12
+    python bench/open_vocab.py --sample 32 --decoders hf,loop   # before/after of the decoding loop
+    python bench/open_vocab.py --sample 10 --candidates 4 --url http://127.0.0.1:8000   # through a server
 
 For every request, `ml.pipeline.run` with 16 candidates (what `diagrambot generate` does, model
 already loaded) and the wall time of that call. Per set: exact structure and labels of rank 1,
-the invented-label rate, the median and p95 seconds, whether the top 3 are 3 distinct diagrams
-whenever 3 distinct exist, and the number of distinct styles (fills, shapes, line styles) among
-the 16. A baseline model, when given, runs the same requests with the same seeds in the same run.
-The last line is one JSON object.
+the invented-label rate, the parse rate of all candidates, the median and p95 seconds (whole
+request and generation alone), whether the top 3 are 3 distinct diagrams whenever 3 distinct
+exist, and the number of distinct styles (fills, shapes, line styles) among the 16.
+
+A baseline model, when given, runs the same requests with the same seeds in the same run.
+`--decoders hf,loop` runs every request with each decoder in turn (`[generator.sampling] decoder`:
+transformers' generate, then LocalGenerator's loop), same model, same seeds, so that machine
+noise falls on both alike, and reports how many candidates came out the same. `--sample N` takes
+N requests evenly spaced through each set (hand-en lists its 32 dense requests first, then 14
+CNNs and 46 flowcharts), `--limit N` the first N. `--url` sends the requests to an OpenAI-compatible
+server instead (the openai backend, `--server transformers` for `transformers serve`, which applies
+no grammar: its parse rate is the figure to watch; docs/serving.md). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -24,58 +34,143 @@ CANDIDATES = 16
 
 def style(diagram) -> tuple:
     """What a user sees as a diagram's style: its fills, shapes and line styles."""
-    return (tuple(sorted({n.fill for n in diagram.nodes})), tuple(sorted({n.shape for n in diagram.nodes})),
-            tuple(sorted({n.line_style for n in diagram.nodes if n.targets})))
+    return (
+        tuple(sorted({n.fill for n in diagram.nodes})),
+        tuple(sorted({n.shape for n in diagram.nodes})),
+        tuple(sorted({n.line_style for n in diagram.nodes if n.targets})),
+    )
 
 
-def measure(model: str, cases, limit: int) -> dict:
-    from ml.generator import GeneratorSettings, LocalGenerator
-    from ml.parser import serialize
-    from ml.pipeline import run
-    from training.evaluate import invented_words
-    from training.structure import structure_ok
-    generator = LocalGenerator(GeneratorSettings(model=model))
-    generator.generate("two nodes", 2, seed=0)  # warm-up
-    seconds, exact, styles, top3_ok, top3_cases, invented, words = [], 0, [], 0, 0, 0, 0
-    for i, case in enumerate(cases[:limit or None]):
-        start = time.perf_counter()
-        result = run(case.request, generator, CANDIDATES, seed=i)
-        seconds.append(time.perf_counter() - start)
+def pick(cases: list, limit: int, sample: int) -> list:
+    """The first `limit` cases, or `sample` cases evenly spaced through the set (0: all)."""
+    if sample and sample < len(cases):
+        return [cases[i * len(cases) // sample] for i in range(sample)]
+    return cases[: limit or None]
+
+
+class Tally:
+    """One model and decoder's figures over a set."""
+
+    def __init__(self):
+        self.seconds, self.generate_seconds, self.styles = [], [], []
+        self.exact = self.top3_ok = self.top3_cases = self.invented = self.words = 0
+        self.parsed = self.candidates = 0
+        self.texts: list[list[str]] = []
+
+    def add(self, case, result, seconds: float) -> None:
+        from ml.parser import serialize
+        from training.evaluate import invented_words
+        from training.structure import structure_ok
+
+        self.seconds.append(seconds)
+        self.generate_seconds.append(result.timings["generate_s"])
         parsed = result.parsed
+        self.parsed += len(parsed)
+        self.candidates += len(result.candidates)
+        self.texts.append(sorted(c.text for c in result.candidates))
         if parsed:
             best = parsed[0].diagram
-            exact += structure_ok(best, case.family, case.spec)
+            self.exact += structure_ok(best, case.family, case.spec)
             made_up, total = invented_words(case.request, best)
-            invented, words = invented + made_up, words + total
+            self.invented, self.words = self.invented + made_up, self.words + total
         distinct = {serialize(c.diagram) for c in parsed}
         if len(distinct) >= 3:
-            top3_cases += 1
-            top3_ok += len({serialize(c.diagram) for c in parsed[:3]}) == 3
-        styles.append(len({style(c.diagram) for c in parsed}))
-    n = len(seconds)
-    ordered = sorted(seconds)
-    return {"n": n, "exact": round(exact / max(n, 1), 4), "invented": round(invented / max(words, 1), 4),
-            "median_s": round(statistics.median(seconds), 2),
-            "p95_s": round(ordered[min(n - 1, int(0.95 * n))], 2),
-            "top3_distinct_when_possible": f"{top3_ok}/{top3_cases}",
-            "styles_median": statistics.median(styles), "styles_min": min(styles)}
+            self.top3_cases += 1
+            self.top3_ok += len({serialize(c.diagram) for c in parsed[:3]}) == 3
+        self.styles.append(len({style(c.diagram) for c in parsed}))
+
+    def figures(self) -> dict:
+        n = len(self.seconds)
+
+        def p95(values):
+            ordered = sorted(values)
+            return round(ordered[min(n - 1, int(0.95 * n))], 2)
+
+        return {
+            "n": n,
+            "exact": round(self.exact / max(n, 1), 4),
+            "invented": round(self.invented / max(self.words, 1), 4),
+            "parse": round(self.parsed / max(self.candidates, 1), 4),
+            "median_s": round(statistics.median(self.seconds), 2),
+            "p95_s": p95(self.seconds),
+            "generate_median_s": round(statistics.median(self.generate_seconds), 2),
+            "generate_p95_s": p95(self.generate_seconds),
+            "top3_distinct_when_possible": f"{self.top3_ok}/{self.top3_cases}",
+            "styles_median": statistics.median(self.styles),
+            "styles_min": min(self.styles),
+        }
+
+
+def measure(model: str, cases, decoders: list[str], args) -> dict[str, Tally]:
+    """Every case with each decoder in turn (one loaded model), the same seed for all."""
+    from ml.generator import GeneratorSettings, LocalGenerator, OpenAIGenerator
+    from ml.pipeline import run
+
+    generator: LocalGenerator | OpenAIGenerator
+    if args.url:
+        generator = OpenAIGenerator(
+            GeneratorSettings(backend="openai", model=model, url=args.url, server=args.server, timeout_s=3600)
+        )
+    else:
+        generator = LocalGenerator(GeneratorSettings(model=model, threads=args.threads))
+    generator.generate("two nodes", 2, seed=0)  # warm-up
+    tallies = {decoder: Tally() for decoder in decoders}
+    for i, case in enumerate(cases):
+        for decoder in decoders:
+            if isinstance(generator, LocalGenerator):
+                generator.settings.sampling.decoder = decoder
+            start = time.perf_counter()
+            result = run(case.request, generator, args.candidates, seed=i)
+            tallies[decoder].add(case, result, time.perf_counter() - start)
+    return tallies
 
 
 def main() -> None:
     from training.evaluate import SETS, read_cases
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="models/tiny-sft")
     parser.add_argument("--baseline", default=None, help="another model folder, run on the same requests")
     parser.add_argument("--sets", default="hand-en")
-    parser.add_argument("--limit", type=int, default=0, help="requests per set (0 = all)")
+    parser.add_argument("--limit", type=int, default=0, help="the first N requests per set (0 = all)")
+    parser.add_argument("--sample", type=int, default=0, help="N requests per set, evenly spaced (0 = see --limit)")
+    parser.add_argument("--decoders", default="loop", help="comma-separated: loop, hf (each runs every request)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--candidates", type=int, default=CANDIDATES)
+    parser.add_argument("--url", default=None, help="an OpenAI-compatible server's base URL (the openai backend)")
+    parser.add_argument(
+        "--server",
+        default="transformers",
+        choices=["transformers", "vllm"],
+        help="what serves --url (--model: the name it serves the model by)",
+    )
     args = parser.parse_args()
-    figures = {"bench": "open_vocab", "candidates": CANDIDATES}
+    decoders = ["server"] if args.url else [d for d in args.decoders.split(",") if d]
+    figures = {
+        "bench": "open_vocab",
+        "candidates": args.candidates,
+        "threads": args.threads,
+        **({"url": args.url, "server": args.server} if args.url else {}),
+    }
     for name in args.sets.split(","):
-        cases = read_cases(SETS[name])
-        figures[name] = measure(args.model, cases, args.limit)
-        if args.baseline:
-            figures[f"{name}_baseline"] = measure(args.baseline, cases, args.limit)
-        print(name, figures[name], figures.get(f"{name}_baseline"))
+        cases = pick(read_cases(SETS[name]), args.limit, args.sample)
+        models = {name: args.model, **({f"{name}_baseline": args.baseline} if args.baseline else {})}
+        for key, model in models.items():
+            tallies = measure(model, cases, decoders, args)
+            for decoder, tally in tallies.items():
+                label = key if len(decoders) == 1 else f"{key}_{decoder}"
+                figures[label] = {"decoder": decoder, **tally.figures()}
+                print(label, figures[label])
+            if len(decoders) > 1:
+                first, *others = tallies.values()
+                for decoder, tally in zip(decoders[1:], others):
+                    same = sum(a == b for a, b in zip(first.texts, tally.texts))
+                    figures[f"{key}_{decoder}"][f"requests_with_the_same_candidates_as_{decoders[0]}"] = (
+                        f"{same}/{len(cases)}"
+                    )
+                    figures[f"{key}_{decoder}"][f"speedup_median_over_{decoders[0]}"] = round(
+                        statistics.median(first.seconds) / statistics.median(tally.seconds), 2
+                    )
     emit(figures)
 
 

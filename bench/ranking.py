@@ -44,11 +44,13 @@ def sample_pool(model: str, split: Path, limit: int, size: int) -> list[dict]:
     from tqdm import tqdm
 
     from ml.generator import GeneratorSettings, LocalGenerator
+
     generator = LocalGenerator(GeneratorSettings(model=model))
     examples = read_jsonl(split)[:limit]
-    return [{"request": e.request, "family": e.family, "spec": e.spec,
-             "texts": generator.generate(e.request, size, seed=i)}
-            for i, e in enumerate(tqdm(examples, desc="sampling"))]
+    return [
+        {"request": e.request, "family": e.family, "spec": e.spec, "texts": generator.generate(e.request, size, seed=i)}
+        for i, e in enumerate(tqdm(examples, desc="sampling"))
+    ]
 
 
 def right(text: str, row: dict) -> bool:
@@ -63,7 +65,7 @@ def measure(pool: list[dict], sizes: list[int]) -> dict:
     counts: dict[str, dict[str, int]] = {}
     for row in pool:
         verdicts = [right(text, row) for text in row["texts"]]
-        verdict_of = dict(zip(row["texts"], verdicts))   # the pick is one of the texts: no second parse
+        verdict_of = dict(zip(row["texts"], verdicts))  # the pick is one of the texts: no second parse
         for n in sizes:
             pick = run(row["request"], PoolGenerator(row["texts"]), n).candidates[0]
             outcome = {"first": verdicts[0], "pick": verdict_of[pick.text], "oracle": any(verdicts[:n])}
@@ -72,8 +74,10 @@ def measure(pool: list[dict], sizes: list[int]) -> dict:
                 tally["n"] += 1
                 for key, value in outcome.items():
                     tally[key] += value
-    return {key: {name: round(tally[name] / tally["n"], 4) for name in ("first", "pick", "oracle")}
-            for key, tally in counts.items()}
+    return {
+        key: {name: round(tally[name] / tally["n"], 4) for name in ("first", "pick", "oracle")}
+        for key, tally in counts.items()
+    }
 
 
 def main() -> None:
@@ -87,7 +91,7 @@ def main() -> None:
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     pool_path = Path(args.pool) if args.pool else None
     if pool_path and pool_path.exists():
-        pool = json.loads(pool_path.read_text())[:args.limit]
+        pool = json.loads(pool_path.read_text())[: args.limit]
     else:
         pool = sample_pool(args.model, Path(args.split), args.limit, max(sizes))
         if pool_path:

@@ -17,15 +17,17 @@ from _common import emit, median_seconds  # noqa: E402
 from ml.parser import parse, serialize  # noqa: E402
 from ml.readability import readability  # noqa: E402
 from ml.render import render  # noqa: E402
-from training.layouts import Layer, dense_network, flowchart, layer_boxes, Step  # noqa: E402
+from training.layouts import Layer, Step, dense_network, flowchart, layer_boxes  # noqa: E402
 
 
 def diagrams_25() -> dict[str, str]:
     """Three 25-node diagrams, one per family, as model text."""
     dense = dense_network([4, 8, 8, 5])
     boxes = layer_boxes([Layer(f"Conv {i}", 2 ** (i % 10) * 100) for i in range(25)])
-    steps = [Step(f"Step {i}", ["data", "process", "function", "model"][i % 4], (i + 1,) if i < 24 else ())
-             for i in range(25)]
+    steps = [
+        Step(f"Step {i}", ["data", "process", "function", "model"][i % 4], (i + 1,) if i < 24 else ())
+        for i in range(25)
+    ]
     return {"dense": serialize(dense), "layers": serialize(boxes), "flowchart": serialize(flowchart(steps))}
 
 

@@ -13,11 +13,11 @@ import time
 import numpy as np
 from _common import emit
 
+from ml.parser import serialize
 from ml.pipeline import Candidate, readability_scorer
 from ml.render import render
 from ml.scoring.personal import RatedDiagram
 from ml.scoring.ranking import LearnedScorer
-from ml.parser import serialize
 from training.synthetic import generate, reference_diagram
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     examples = generate(8 * args.rounds + args.ratings, "test", seed=7)
     diagrams = [reference_diagram(e) for e in examples]
     rng = random.Random(0)
-    history = diagrams[:args.ratings]
+    history = diagrams[: args.ratings]
     latents = scorer.embed(history)
     ratings = [RatedDiagram("u1", rng.randint(1, 5), latent) for latent in latents]
 
@@ -47,7 +47,7 @@ def main() -> None:
             c.image = render(c.diagram)
         readability_scorer(candidates)
 
-    batches = [diagrams[args.ratings + 8 * i: args.ratings + 8 * (i + 1)] for i in range(args.rounds)]
+    batches = [diagrams[args.ratings + 8 * i : args.ratings + 8 * (i + 1)] for i in range(args.rounds)]
     learned(batches[0])  # warm-up
     times = {"learned": [], "analytic": []}
     for batch in batches:
@@ -57,10 +57,17 @@ def main() -> None:
             times[name].append(time.perf_counter() - start)
     learned_ms = 1000 * statistics.median(times["learned"])
     analytic_ms = 1000 * statistics.median(times["analytic"])
-    figures = {"bench": "score", "candidates": 8, "user_ratings": args.ratings,
-               "render_cnn_ae_knn_ms": round(learned_ms, 1), "baseline_render_analytic_ms": round(analytic_ms, 1),
-               "learned_overhead_ms": round(learned_ms - analytic_ms, 1), "target_ms": 150,
-               "meets_target": learned_ms <= 150, "p90_ms": round(1000 * float(np.percentile(times["learned"], 90)), 1)}
+    figures = {
+        "bench": "score",
+        "candidates": 8,
+        "user_ratings": args.ratings,
+        "render_cnn_ae_knn_ms": round(learned_ms, 1),
+        "baseline_render_analytic_ms": round(analytic_ms, 1),
+        "learned_overhead_ms": round(learned_ms - analytic_ms, 1),
+        "target_ms": 150,
+        "meets_target": learned_ms <= 150,
+        "p90_ms": round(1000 * float(np.percentile(times["learned"], 90)), 1),
+    }
     print(f"8 candidates: render+CNN+AE+kNN {learned_ms:.0f} ms (median), analytic only {analytic_ms:.0f} ms")
     emit(figures)
 

@@ -43,17 +43,26 @@ def main() -> None:
     pixel_agreement = family_agreement(pca, data.families[clean])
 
     figures = {
-        "bench": "scorers", "held_out_images": len(data), "held_out_diagrams": int(clean.sum()),
-        "cnn_spearman": round(rho, 4), "cnn_mae": round(mae, 4),
-        "baseline_constant_mae": round(constant_mae, 4), "seed_cnn_mae": 0.77,
+        "bench": "scorers",
+        "held_out_images": len(data),
+        "held_out_diagrams": int(clean.sum()),
+        "cnn_spearman": round(rho, 4),
+        "cnn_mae": round(mae, 4),
+        "baseline_constant_mae": round(constant_mae, 4),
+        "seed_cnn_mae": 0.77,
         "ae_reconstruction_mse": round(ae_figures["reconstruction_mse"], 5),
         "ae_family_top5": round(ae_figures["family_top5"], 4),
         "baseline_pca_pixels_family_top5": round(pixel_agreement, 4),
-        "cnn_version": cnn_meta["version"], "ae_version": ae_meta["version"],
-        "meets_spearman": rho >= 0.9, "meets_mae": mae < 0.77, "meets_family": ae_figures["family_top5"] >= 0.9,
+        "cnn_version": cnn_meta["version"],
+        "ae_version": ae_meta["version"],
+        "meets_spearman": rho >= 0.9,
+        "meets_mae": mae < 0.77,
+        "meets_family": ae_figures["family_top5"] >= 0.9,
     }
-    print(f"CNN: Spearman {rho:.3f}, MAE {mae:.3f} (constant {constant_mae:.3f}); "
-          f"AE: family top-5 {ae_figures['family_top5']:.3f} (PCA pixels {pixel_agreement:.3f})")
+    print(
+        f"CNN: Spearman {rho:.3f}, MAE {mae:.3f} (constant {constant_mae:.3f}); "
+        f"AE: family top-5 {ae_figures['family_top5']:.3f} (PCA pixels {pixel_agreement:.3f})"
+    )
     emit(figures)
 
 

@@ -50,10 +50,7 @@ async def one_run(workdir: Path, synchronous: str, ops: int, concurrency: int, s
     async with await Database.open(path, workdir / "data", synchronous=synchronous) as db:
         request_id = await db.create_request("author", "bench")
         candidates = [await db.add_candidate(request_id, r, "m", "[]") for r in range(CANDIDATES)]
-        actions = [
-            (f"user{rng.randrange(USERS)}", rng.choice(candidates), rng.randint(1, 5))
-            for _ in range(ops)
-        ]
+        actions = [(f"user{rng.randrange(USERS)}", rng.choice(candidates), rng.randint(1, 5)) for _ in range(ops)]
         latencies: list[float] = []
         queue = iter(actions)
 
@@ -85,8 +82,7 @@ async def one_run(workdir: Path, synchronous: str, ops: int, concurrency: int, s
 async def configuration(workdir: Path, synchronous: str, ops: int, repeats: int, concurrency: int) -> dict:
     runs = [await one_run(workdir, synchronous, ops, concurrency, seed) for seed in range(repeats)]
     result = {
-        key: round(statistics.median(run[key] for run in runs), 3)
-        for key in ("upserts_per_s", "p50_ms", "p99_ms")
+        key: round(statistics.median(run[key] for run in runs), 3) for key in ("upserts_per_s", "p50_ms", "p99_ms")
     }
     result["upserts_per_s_runs"] = [round(run["upserts_per_s"]) for run in runs]
     result["synchronous"] = synchronous
@@ -115,22 +111,27 @@ async def main() -> None:
             f"{figures['upserts_per_s']:8.0f} upserts/s  p50 {figures['p50_ms']:.3f} ms  "
             f"p99 {figures['p99_ms']:.3f} ms  (runs: {figures['upserts_per_s_runs']})"
         )
-    print(json.dumps({
-        "bench": "storage",
-        "what": "committed rating upserts, each its own transaction (Database.set_rating)",
-        "ops_per_run": args.ops,
-        "repeats": args.repeats,
-        "statistic": "median of runs",
-        "upserts_per_s": chosen["upserts_per_s"],
-        "p50_ms": chosen["p50_ms"],
-        "p99_ms": chosen["p99_ms"],
-        "target_upserts_per_s": TARGET_PER_S,
-        "meets_target": chosen["upserts_per_s"] >= TARGET_PER_S,
-        "chosen": chosen,
-        "baseline": baseline,
-        "speedup_vs_baseline": round(chosen["upserts_per_s"] / baseline["upserts_per_s"], 2),
-        "burst": burst,
-    }, sort_keys=True))
+    print(
+        json.dumps(
+            {
+                "bench": "storage",
+                "what": "committed rating upserts, each its own transaction (Database.set_rating)",
+                "ops_per_run": args.ops,
+                "repeats": args.repeats,
+                "statistic": "median of runs",
+                "upserts_per_s": chosen["upserts_per_s"],
+                "p50_ms": chosen["p50_ms"],
+                "p99_ms": chosen["p99_ms"],
+                "target_upserts_per_s": TARGET_PER_S,
+                "meets_target": chosen["upserts_per_s"] >= TARGET_PER_S,
+                "chosen": chosen,
+                "baseline": baseline,
+                "speedup_vs_baseline": round(chosen["upserts_per_s"] / baseline["upserts_per_s"], 2),
+                "burst": burst,
+            },
+            sort_keys=True,
+        )
+    )
 
 
 if __name__ == "__main__":

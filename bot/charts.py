@@ -1,19 +1,20 @@
-"""The small PNG chart of /stats: ratings by value and requests by status, drawn with Pillow."""
+"""The small PNG chart of /admin stats: ratings by value and requests by status, drawn with Pillow."""
 
 from __future__ import annotations
 
 import io
-from typing import Mapping
+from collections.abc import Mapping
 
 from PIL import Image, ImageDraw, ImageFont
 
 WIDTH, HEIGHT, MARGIN = 640, 260, 28
-BAR = (88, 101, 242)       # Discord blurple
+BAR = (88, 101, 242)  # Discord blurple
 TEXT = (40, 40, 40)
 
 
-def _bars(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
-          values: Mapping[str, int], font) -> None:
+def _bars(
+    draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str, values: Mapping[str, int], font
+) -> None:
     left, top, right, bottom = box
     draw.text((left, top), title, fill=TEXT, font=font)
     top += 20
@@ -35,11 +36,17 @@ def stats_chart(ratings: Mapping[int, int], requests: Mapping[str, int]) -> byte
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
     half = WIDTH // 2
-    _bars(draw, (MARGIN, MARGIN // 2, half - MARGIN, HEIGHT - MARGIN // 2), "ratings by value",
-          {str(k): v for k, v in sorted(ratings.items())}, font)
+    _bars(
+        draw,
+        (MARGIN, MARGIN // 2, half - MARGIN, HEIGHT - MARGIN // 2),
+        "ratings by value",
+        {str(k): v for k, v in sorted(ratings.items())},
+        font,
+    )
     statuses = {s: requests.get(s, 0) for s in ("queued", "running", "done", "failed")}
-    _bars(draw, (half + MARGIN, MARGIN // 2, WIDTH - MARGIN, HEIGHT - MARGIN // 2),
-          "requests by status", statuses, font)
+    _bars(
+        draw, (half + MARGIN, MARGIN // 2, WIDTH - MARGIN, HEIGHT - MARGIN // 2), "requests by status", statuses, font
+    )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from bot.settings import BotSettings, ScheduleSettings, resolve_token
-from diagrambot.config import load, section
-from diagrambot.errors import UserError
-from storage.settings import StorageSettings
+from bot.settings import resolve_token
+from ml.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -18,42 +17,49 @@ log = logging.getLogger(__name__)
 def add_parser(subparsers: Any) -> None:
     """Register `bot` on the main CLI's subparsers."""
     parser = subparsers.add_parser("bot", help="run the Discord bot (token from DISCORD_TOKEN)")
-    parser.add_argument("--config", default=None, metavar="FILE",
-                        help="config.toml (see config.example.toml); default: built-in settings")
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="config.toml (see config.example.toml); default: built-in settings",
+    )
     parser.set_defaults(func=run_bot)
 
 
-def build_bot(args: argparse.Namespace, make_service: Callable | None = None):
-    """Settings, token and client, checked before anything connects; returns (bot, token).
+def build_bot(settings, make_service: Callable | None = None):
+    """Token and client from the loaded settings (`args.settings`), checked before anything
+    connects; returns (bot, token).
 
     `make_service(settings)` builds the drawing service (default: ml.service.DiagramService).
     """
-    settings = load(args.config)
-    bot_settings = section(settings, "bot", BotSettings)
-    raw = settings.extra.get("bot", {})
-    if "token" in raw:            # from here on the token lives only in BotSettings (kept out of reprs)
-        settings.extra["bot"] = {key: value for key, value in raw.items() if key != "token"}
-    storage = section(settings, "storage", StorageSettings)
-    schedule = section(settings, "schedule", ScheduleSettings)
+    bot_settings, storage, schedule = settings.bot, settings.storage, settings.schedule
     token = resolve_token(bot_settings)
     if token is None:
-        raise UserError(f"no Discord bot token: set the {bot_settings.token_env} environment variable "
-                        "(or [bot] token in your untracked config.toml)")
+        raise UserError(
+            f"no Discord bot token: set the {bot_settings.token_env} environment variable "
+            "(or [bot] token in your untracked config.toml)"
+        )
     # From here on the token lives only in memory: retrain subprocesses inherit the environment
     # and have no use for it.
     os.environ.pop(bot_settings.token_env, None)
-    from bot.client import DiagramBot           # imported here: discord.py is not needed to fail fast
+    bot_settings.token = None
+    from bot.client import DiagramBot  # imported here: discord.py is not needed to fail fast
+
     if make_service is None:
-        from ml.service import DiagramService as make_service
-    log.info("starting the bot: database %s, %d worker(s), schedule %s", storage.db_path,
-             bot_settings.workers, schedule.retrain_cron if schedule.enabled else "off")
-    bot = DiagramBot(settings, make_service(settings), bot_settings=bot_settings,
-                     storage=storage, schedule=schedule)
-    return bot, token
+        from ml.service import DiagramService
+
+        make_service = DiagramService
+    log.info(
+        "starting the bot: database %s, %d worker(s), schedule %s",
+        storage.db_path,
+        bot_settings.workers,
+        schedule.retrain_cron if schedule.enabled else "off",
+    )
+    return DiagramBot(settings, make_service(settings)), token
 
 
 def run_bot(args: argparse.Namespace) -> int:
-    bot, token = build_bot(args)
+    bot, token = build_bot(args.settings)
     # log_handler=None: the diagrambot CLI has already configured logging.
     bot.run(token, log_handler=None)
     return 0

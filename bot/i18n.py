@@ -61,12 +61,16 @@ def check(catalogues: dict[str, dict[str, str]]) -> None:
     problems = []
     for language, catalogue in catalogues.items():
         problems += [f"{language}.toml lacks {key}" for key in sorted(reference.keys() - catalogue.keys())]
-        problems += [f"{language}.toml has {key}, which {DEFAULT}.toml lacks"
-                     for key in sorted(catalogue.keys() - reference.keys())]
-        problems += [f"{language}.toml {key} fills in {sorted(placeholders(catalogue[key]))}, "
-                     f"{DEFAULT}.toml {sorted(placeholders(reference[key]))}"
-                     for key in sorted(reference.keys() & catalogue.keys())
-                     if placeholders(catalogue[key]) != placeholders(reference[key])]
+        problems += [
+            f"{language}.toml has {key}, which {DEFAULT}.toml lacks"
+            for key in sorted(catalogue.keys() - reference.keys())
+        ]
+        problems += [
+            f"{language}.toml {key} fills in {sorted(placeholders(catalogue[key]))}, "
+            f"{DEFAULT}.toml {sorted(placeholders(reference[key]))}"
+            for key in sorted(reference.keys() & catalogue.keys())
+            if placeholders(catalogue[key]) != placeholders(reference[key])
+        ]
     if problems:
         raise CatalogueError("bot/locales: " + "; ".join(problems))
 
@@ -81,7 +85,7 @@ CATALOGUES = load()
 
 
 def language(locale: discord.Locale | str | None) -> str:
-    """"ko" for Korean, "en" for every other locale and for none (no interaction to ask)."""
+    """ "ko" for Korean, "en" for every other locale and for none (no interaction to ask)."""
     return "ko" if locale in (discord.Locale.korean, "ko") else DEFAULT
 
 
@@ -119,8 +123,9 @@ class Translator(app_commands.Translator):
     are. Other locales get None, so Discord shows them the English default.
     """
 
-    async def translate(self, message: app_commands.locale_str, locale: discord.Locale,
-                        context: app_commands.TranslationContextTypes) -> str | None:
+    async def translate(
+        self, message: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
+    ) -> str | None:
         key = message.extras.get("key")
         if key is None or language(locale) == DEFAULT:
             return None

@@ -12,14 +12,17 @@ import asyncio
 import itertools
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, TypeVar
 
 from bot.i18n import Localized
 
 log = logging.getLogger(__name__)
 
-READY_TIMEOUT_S = 60.0   # a job whose request row never appears is dropped, not waited on forever
+READY_TIMEOUT_S = 60.0  # a job whose request row never appears is dropped, not waited on forever
+
+T = TypeVar("T")
 
 
 async def plain_wait(awaitable: Awaitable[Any]) -> Any:
@@ -47,7 +50,7 @@ class Progress:
         async with self._lock:
             try:
                 await self.interaction.edit_original_response(content=text)
-            except Exception as error:   # noqa: BLE001 - e.g. discord.NotFound once the token expired
+            except Exception as error:  # noqa: BLE001 - e.g. discord.NotFound once the token expired
                 log.info("could not update a progress message: %s", error)
 
     def show_soon(self, text: str) -> None:
@@ -64,18 +67,33 @@ class Job:
     user_id: int
     user_name: str
     text: str
-    n: int                       # candidates to sample
-    top: int                     # best candidates to post
-    channel: Any                 # where the diagrams go (a discord Messageable)
+    n: int  # candidates to sample
+    top: int  # best candidates to post
+    channel: Any  # where the diagrams go (a discord Messageable)
     channel_id: int | None
     guild_id: int | None
-    progress: Progress           # the requester's status message
-    locale: Any = None           # the requester's discord.Locale: every later post speaks their language
+    progress: Progress  # the requester's status message
+    locale: Any = None  # the requester's discord.Locale: every later post speaks their language
     request_id: int | None = None
     seq: int = 0
-    state: str = "waiting"       # waiting | running | done | failed | cancelled
-    ready: asyncio.Future = field(default=None, repr=False)      # set once the request row exists
-    finished: asyncio.Future = field(default=None, repr=False)   # result: the final state
+    state: str = "waiting"  # waiting | running | done | failed | cancelled
+    # Both futures are created by DrawQueue.submit.
+    ready: asyncio.Future[bool] | None = field(default=None, repr=False)  # set once the request row exists
+    finished: asyncio.Future[str] | None = field(default=None, repr=False)  # result: the final state
+
+    @property
+    def stored_request_id(self) -> int:
+        """`request_id`, which exists before a worker runs the job (it waits for `mark_ready`)."""
+        if self.request_id is None:
+            raise RuntimeError(f"draw job {self.seq} has no request row")
+        return self.request_id
+
+
+def _submitted(future: asyncio.Future[T] | None) -> asyncio.Future[T]:
+    """One of a job's futures, which only `DrawQueue.submit` creates."""
+    if future is None:
+        raise RuntimeError("the job was never submitted to a DrawQueue")
+    return future
 
 
 class DrawQueue:
@@ -87,9 +105,14 @@ class DrawQueue:
     SimCord's `env.external_wait`). It may be set as an attribute before the workers start.
     """
 
-    def __init__(self, run_job: Callable[[Job], Awaitable[str]], workers: int = 1,
-                 queue_limit: int = 100, per_user_limit: int = 2,
-                 idle_wait: Callable[[Awaitable[Any]], Awaitable[Any]] = plain_wait):
+    def __init__(
+        self,
+        run_job: Callable[[Job], Awaitable[str]],
+        workers: int = 1,
+        queue_limit: int = 100,
+        per_user_limit: int = 2,
+        idle_wait: Callable[[Awaitable[Any]], Awaitable[Any]] = plain_wait,
+    ):
         self._run_job = run_job
         self.idle_wait = idle_wait
         self.workers = workers
@@ -134,15 +157,17 @@ class DrawQueue:
     def mark_ready(self, job: Job, request_id: int) -> None:
         """The job's request row exists: a worker may start it."""
         job.request_id = request_id
-        if not job.ready.done():
-            job.ready.set_result(True)
+        ready = _submitted(job.ready)
+        if not ready.done():
+            ready.set_result(True)
 
     def cancel(self, job: Job) -> None:
         """Withdraw a job that has not started (e.g. its interaction expired before we answered)."""
         if job.state == "waiting":
             self._finish(job, "cancelled")
-            if not job.ready.done():
-                job.ready.set_result(False)
+            ready = _submitted(job.ready)
+            if not ready.done():
+                ready.set_result(False)
 
     def position(self, job: Job) -> int | None:
         """1 = next to start; None once it has started or left the queue."""
@@ -155,8 +180,7 @@ class DrawQueue:
 
     def start(self) -> None:
         if not self._tasks:
-            self._tasks = [asyncio.create_task(self._worker(i), name=f"draw-worker-{i}")
-                           for i in range(self.workers)]
+            self._tasks = [asyncio.create_task(self._worker(i), name=f"draw-worker-{i}") for i in range(self.workers)]
 
     async def stop(self) -> None:
         """Cancel the workers (a job in progress is abandoned; its thread finishes on its own)."""
@@ -188,8 +212,8 @@ class DrawQueue:
 
     async def _await_ready(self, job: Job) -> bool:
         try:
-            ready = await asyncio.wait_for(asyncio.shield(job.ready), READY_TIMEOUT_S)
-        except asyncio.TimeoutError:
+            ready = await asyncio.wait_for(asyncio.shield(_submitted(job.ready)), READY_TIMEOUT_S)
+        except TimeoutError:
             log.warning("draw job %s never became ready; dropped", job.seq)
             ready = False
         if not ready:
@@ -203,5 +227,6 @@ class DrawQueue:
         job.state = state
         if state != "cancelled":
             self.recent.append(job)
-        if not job.finished.done():
-            job.finished.set_result(state)
+        finished = _submitted(job.finished)
+        if not finished.done():
+            finished.set_result(state)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import discord
 
@@ -52,8 +53,13 @@ async def replay_rating(db: Database, entry: dict[str, Any]) -> str:
 class RatingHandler:
     """`on_add` / `on_remove` return what they did ("rated", "removed", or why they did not)."""
 
-    def __init__(self, db: Database, settings: BotSettings, own_user_id: Callable[[], int | None],
-                 retry_delays_s: Sequence[float] = RETRY_DELAYS_S):
+    def __init__(
+        self,
+        db: Database,
+        settings: BotSettings,
+        own_user_id: Callable[[], int | None],
+        retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
+    ):
         self.db = db
         self.settings = settings
         self.own_user_id = own_user_id
@@ -74,15 +80,21 @@ class RatingHandler:
         value = self.settings.rating_value(payload.emoji)
         if value is None:
             return "ignored: not a rating emoji"
-        entry = {"action": action, "user_id": str(payload.user_id), "message_id": payload.message_id,
-                 "channel_id": payload.channel_id, "guild_id": payload.guild_id, "value": value}
+        entry = {
+            "action": action,
+            "user_id": str(payload.user_id),
+            "message_id": payload.message_id,
+            "channel_id": payload.channel_id,
+            "guild_id": payload.guild_id,
+            "value": value,
+        }
         try:
             async with self._in_order:
                 return await self._write(entry)
         except asyncio.CancelledError:
             self._log_lost(entry, "cancelled")
             raise
-        except Exception as error:      # noqa: BLE001 - the rating is logged, the gateway goes on
+        except Exception as error:  # noqa: BLE001 - the rating is logged, the gateway goes on
             self._log_lost(entry, f"{type(error).__name__}: {error}")
             return LOST
 
@@ -91,7 +103,7 @@ class RatingHandler:
         for delay in self.retry_delays_s:
             try:
                 return await replay_rating(self.db, entry)
-            except Exception as error:       # noqa: BLE001 - only a busy database is retried
+            except Exception as error:  # noqa: BLE001 - only a busy database is retried
                 if not is_busy(error):
                     raise
                 log.warning("rating write waits %.1f s, the database is busy: %s", delay, error)
@@ -100,5 +112,9 @@ class RatingHandler:
 
     @staticmethod
     def _log_lost(entry: dict[str, Any], why: str) -> None:
-        log.error("rating not stored (%s); replay with bot.ratings.replay_rating: %s",
-                  why, json.dumps(entry, sort_keys=True), extra={"rating": entry})
+        log.error(
+            "rating not stored (%s); replay with bot.ratings.replay_rating: %s",
+            why,
+            json.dumps(entry, sort_keys=True),
+            extra={"rating": entry},
+        )

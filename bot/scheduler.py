@@ -1,4 +1,4 @@
-"""The nightly retrain: an APScheduler cron job that runs the same path as /retrain.
+"""The nightly retrain: an APScheduler cron job that runs the same path as /admin retrain.
 
 One job, no overlap (`max_instances=1`; `run_retrain` also refuses a second concurrent run), a
 missed run (the bot was down at 03:00) still happens within an hour of coming back.
@@ -7,16 +7,16 @@ missed run (the bot was down at 03:00) still happens within an hour of coming ba
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.retrain import describe_outcome
-from bot.settings import ScheduleSettings
-from diagrambot.errors import UserError
+from ml.errors import UserError
 from training.jobs import JobOutcome
+from training.settings import ScheduleSettings
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,22 @@ class RetrainScheduler:
 
     def start(self) -> None:
         """Needs the running event loop (call from setup_hook)."""
-        self.scheduler.add_job(self.run_scheduled, self.trigger, id=JOB_ID, replace_existing=True,
-                               max_instances=1, coalesce=True, misfire_grace_time=MISFIRE_GRACE_S)
+        self.scheduler.add_job(
+            self.run_scheduled,
+            self.trigger,
+            id=JOB_ID,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=MISFIRE_GRACE_S,
+        )
         self.scheduler.start()
-        log.info("nightly retrain of %s scheduled (%s); next run %s", self.settings.retrain_kinds,
-                 self.settings.retrain_cron, self.next_run())
+        log.info(
+            "nightly retrain of %s scheduled (%s); next run %s",
+            self.settings.retrain_kinds,
+            self.settings.retrain_cron,
+            self.next_run(),
+        )
 
     def shutdown(self) -> None:
         if self.scheduler.running:

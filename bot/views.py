@@ -13,69 +13,78 @@ import asyncio
 import io
 import json
 import re
+from typing import Any
 
 import discord
 
 from bot import i18n
-from bot.commands import submit, tell
+from bot.context import context_of
+from bot.intake import tell
 from ml.diagram import Diagram
 from ml.drawio import drawio_text
 from ml.export import pptx_bytes, svg_text
 from ml.mermaid import mermaid_text
 from ml.parser import serialize
 
-REMIX_READ_TIMEOUT_S = 2.0     # reading the request before the Remix form: Discord allows 3 s in all
-REMIX_FORM_TIMEOUT_S = 900     # a Remix form left open this long is forgotten (15 min)
+REMIX_READ_TIMEOUT_S = 2.0  # reading the request before the Remix form: Discord allows 3 s in all
+REMIX_FORM_TIMEOUT_S = 900  # a Remix form left open this long is forgotten (15 min)
 
 
 def _button(key: str, emoji: str, custom_id: str, locale) -> discord.ui.Button:
-    return discord.ui.Button(label=i18n.text(key, locale), emoji=emoji,
-                             style=discord.ButtonStyle.secondary, custom_id=custom_id)
+    return discord.ui.Button(
+        label=i18n.text(key, locale), emoji=emoji, style=discord.ButtonStyle.secondary, custom_id=custom_id
+    )
 
 
-async def _requester_only(interaction: discord.Interaction, requester_id: int) -> bool:
-    if interaction.user.id == requester_id:
-        return True
-    await interaction.response.send_message(i18n.text("button.not_yours", i18n.locale_of(interaction)),
-                                            ephemeral=True)
-    return False
+class RequesterOnly:
+    """A button only its requester (`self.user_id`) may use: discord.py runs this check before the
+    callback, and a stranger is told privately, with nothing drawn or stored."""
+
+    user_id: int
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if interaction.user.id == self.user_id:
+            return True
+        await interaction.response.send_message(
+            i18n.text("button.not_yours", i18n.locale_of(interaction)), ephemeral=True
+        )
+        return False
 
 
-async def _requesters_candidate(interaction: discord.Interaction, candidate_id: int, requester_id: int):
-    """The stored candidate behind a file button, after the requester check and a private defer; else None."""
-    if not await _requester_only(interaction, requester_id):
-        return None
+async def _stored_candidate(interaction: discord.Interaction, candidate_id: int):
+    """The stored candidate behind a file button, after a private defer; else None (the user is told)."""
     await interaction.response.defer(ephemeral=True, thinking=True)
-    candidate = await interaction.client.db.get_candidate(candidate_id)
+    candidate = await context_of(interaction).db.get_candidate(candidate_id)
     if candidate is None:
         await tell(interaction, i18n.text("button.no_diagram", i18n.locale_of(interaction)))
     return candidate
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button],
-                   template=r"diagram:reroll:(?P<request>\d+):(?P<user>\d+):(?P<n>\d+):(?P<top>\d+)"):
+class RerollButton(
+    RequesterOnly,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"diagram:reroll:(?P<request>\d+):(?P<user>\d+):(?P<n>\d+):(?P<top>\d+)",
+):
     """Same request, new samples: queued again like a fresh /diagram."""
 
     def __init__(self, request_id: int, user_id: int, n: int, top: int, locale=None) -> None:
-        super().__init__(_button("button.reroll", "🎲", f"diagram:reroll:{request_id}:{user_id}:{n}:{top}",
-                                 locale))
+        super().__init__(_button("button.reroll", "🎲", f"diagram:reroll:{request_id}:{user_id}:{n}:{top}", locale))
         self.request_id, self.user_id, self.n, self.top = request_id, user_id, n, top
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> "RerollButton":
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RerollButton:
         return cls(int(match["request"]), int(match["user"]), int(match["n"]), int(match["top"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        if not await _requester_only(interaction, self.user_id):
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        bot = interaction.client
-        request = await bot.db.get_request(self.request_id)
+        context = context_of(interaction)
+        request = await context.db.get_request(self.request_id)
         if request is None:
             await tell(interaction, i18n.text("button.no_request", i18n.locale_of(interaction)))
             return
-        await submit(bot, interaction, request.text, self.n, self.top, ephemeral=True)
+        await context.intake.submit(interaction, request.text, self.n, self.top, ephemeral=True)
 
 
 class RemixForm(discord.ui.Modal):
@@ -85,52 +94,59 @@ class RemixForm(discord.ui.Modal):
         # Discord never says when a user closes a form unsent: the timeout frees it (REMIX_FORM_TIMEOUT_S).
         super().__init__(title=i18n.text("button.remix_title", locale), timeout=REMIX_FORM_TIMEOUT_S)
         self.request_id, self.n, self.top = request_id, n, top
-        self.request = discord.ui.TextInput(
-            label=i18n.text("button.remix_request", locale), style=discord.TextStyle.paragraph,
+        self.request: discord.ui.TextInput[RemixForm] = discord.ui.TextInput(
+            label=i18n.text("button.remix_request", locale),
+            style=discord.TextStyle.paragraph,
             default=text[:max_chars],
-            max_length=max_chars, custom_id="remix:request")
+            max_length=max_chars,
+            custom_id="remix:request",
+        )
         self.add_item(self.request)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await submit(interaction.client, interaction, self.request.value, self.n, self.top,
-                     remix_of=self.request_id)
+        await context_of(interaction).intake.submit(
+            interaction, self.request.value, self.n, self.top, remix_of=self.request_id
+        )
 
 
-class RemixButton(discord.ui.DynamicItem[discord.ui.Button],
-                  template=r"diagram:remix:(?P<request>\d+):(?P<user>\d+):(?P<n>\d+):(?P<top>\d+)"):
+class RemixButton(
+    RequesterOnly,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"diagram:remix:(?P<request>\d+):(?P<user>\d+):(?P<n>\d+):(?P<top>\d+)",
+):
     """Edit the request and draw again: the new request is stored as a remix of this one."""
 
     def __init__(self, request_id: int, user_id: int, n: int, top: int, locale=None) -> None:
-        super().__init__(_button("button.remix", "✏️", f"diagram:remix:{request_id}:{user_id}:{n}:{top}",
-                                 locale))
+        super().__init__(_button("button.remix", "✏️", f"diagram:remix:{request_id}:{user_id}:{n}:{top}", locale))
         self.request_id, self.user_id, self.n, self.top = request_id, user_id, n, top
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> "RemixButton":
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RemixButton:
         return cls(int(match["request"]), int(match["user"]), int(match["n"]), int(match["top"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        if not await _requester_only(interaction, self.user_id):
-            return
-        bot = interaction.client
+        context = context_of(interaction)
         locale = i18n.locale_of(interaction)
         # A modal must be the interaction's first answer, within Discord's 3 s, so nothing is
         # deferred before it; the read waits behind any write holding the database, hence the cap.
         try:
-            request = await asyncio.wait_for(bot.db.get_request(self.request_id), REMIX_READ_TIMEOUT_S)
-        except asyncio.TimeoutError:
+            request = await asyncio.wait_for(context.db.get_request(self.request_id), REMIX_READ_TIMEOUT_S)
+        except TimeoutError:
             await interaction.response.send_message(i18n.text("button.busy", locale), ephemeral=True)
             return
         if request is None:
             await interaction.response.send_message(i18n.text("button.no_request", locale), ephemeral=True)
             return
-        await interaction.response.send_modal(RemixForm(
-            request.text, bot.bot_settings.max_request_chars, self.request_id, self.n, self.top, locale))
+        await interaction.response.send_modal(
+            RemixForm(request.text, context.settings.max_request_chars, self.request_id, self.n, self.top, locale)
+        )
 
 
-class SpecButton(discord.ui.DynamicItem[discord.ui.Button],
-                 template=r"diagram:spec:(?P<candidate>\d+):(?P<user>\d+)"):
+class SpecButton(
+    RequesterOnly, discord.ui.DynamicItem[discord.ui.Button], template=r"diagram:spec:(?P<candidate>\d+):(?P<user>\d+)"
+):
     """The diagram's node list as a text file (to edit, or to feed `diagrambot render`)."""
 
     def __init__(self, candidate_id: int, user_id: int, locale=None) -> None:
@@ -138,24 +154,30 @@ class SpecButton(discord.ui.DynamicItem[discord.ui.Button],
         self.candidate_id, self.user_id = candidate_id, user_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> "SpecButton":
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> SpecButton:
         return cls(int(match["candidate"]), int(match["user"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        candidate = await _requesters_candidate(interaction, self.candidate_id, self.user_id)
+        candidate = await _stored_candidate(interaction, self.candidate_id)
         if candidate is None:
             return
         spec = serialize(Diagram.from_lists(json.loads(candidate.nodes_json)))
         await interaction.followup.send(
-            i18n.text("button.spec_sent", i18n.locale_of(interaction), rank=candidate.rank,
-                      request=candidate.request_id),
+            i18n.text(
+                "button.spec_sent", i18n.locale_of(interaction), rank=candidate.rank, request=candidate.request_id
+            ),
             file=discord.File(io.BytesIO(spec.encode()), filename=f"diagram-{candidate.id}.txt"),
-            ephemeral=True)
+            ephemeral=True,
+        )
 
 
-class DownloadButton(discord.ui.DynamicItem[discord.ui.Button],
-                     template=r"diagram:download:(?P<candidate>\d+):(?P<user>\d+)"):
+class DownloadButton(
+    RequesterOnly,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"diagram:download:(?P<candidate>\d+):(?P<user>\d+)",
+):
     """The diagram to edit elsewhere: a PowerPoint slide (native shapes, glued connectors), SVG,
     a draw.io file and Mermaid text, all at once (one click, whichever tool the user has)."""
 
@@ -164,30 +186,35 @@ class DownloadButton(discord.ui.DynamicItem[discord.ui.Button],
         self.candidate_id, self.user_id = candidate_id, user_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> "DownloadButton":
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> DownloadButton:
         return cls(int(match["candidate"]), int(match["user"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        candidate = await _requesters_candidate(interaction, self.candidate_id, self.user_id)
+        candidate = await _stored_candidate(interaction, self.candidate_id)
         if candidate is None:
             return
         diagram = Diagram.from_lists(json.loads(candidate.nodes_json))
-        pptx, svg, drawio, mermaid = await asyncio.to_thread(   # CPU work, off the loop
-            lambda: (pptx_bytes(diagram), svg_text(diagram), drawio_text(diagram), mermaid_text(diagram)))
+        pptx, svg, drawio, mermaid = await asyncio.to_thread(  # CPU work, off the loop
+            lambda: (pptx_bytes(diagram), svg_text(diagram), drawio_text(diagram), mermaid_text(diagram))
+        )
         name = f"diagram-{candidate.id}"
         await interaction.followup.send(
-            i18n.text("button.download_sent", i18n.locale_of(interaction), rank=candidate.rank,
-                      request=candidate.request_id),
-            files=[discord.File(io.BytesIO(pptx), filename=f"{name}.pptx"),
-                   discord.File(io.BytesIO(svg.encode()), filename=f"{name}.svg"),
-                   discord.File(io.BytesIO(drawio.encode()), filename=f"{name}.drawio"),
-                   discord.File(io.BytesIO(mermaid.encode()), filename=f"{name}.mmd")],
-            ephemeral=True)
+            i18n.text(
+                "button.download_sent", i18n.locale_of(interaction), rank=candidate.rank, request=candidate.request_id
+            ),
+            files=[
+                discord.File(io.BytesIO(pptx), filename=f"{name}.pptx"),
+                discord.File(io.BytesIO(svg.encode()), filename=f"{name}.svg"),
+                discord.File(io.BytesIO(drawio.encode()), filename=f"{name}.drawio"),
+                discord.File(io.BytesIO(mermaid.encode()), filename=f"{name}.mmd"),
+            ],
+            ephemeral=True,
+        )
 
 
-def diagram_view(request_id: int, user_id: int, candidate_id: int, n: int, top: int,
-                 locale=None) -> discord.ui.View:
+def diagram_view(request_id: int, user_id: int, candidate_id: int, n: int, top: int, locale=None) -> discord.ui.View:
     """The buttons for one posted diagram (persistent: no timeout, state in the custom ids),
     labelled in the requester's language."""
     view = discord.ui.View(timeout=None)

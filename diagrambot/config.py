@@ -17,15 +17,16 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from diagrambot.errors import UserError
+from bot.settings import BotSettings
+from ml.errors import UserError
 from ml.generator import GeneratorSettings
 from ml.prompt import MAX_REQUEST_CHARS
-from ml.scoring.ranking import ScoringSettings
+from ml.scoring.settings import ScoringSettings
+from ml.settings import PipelineSettings
+from storage.settings import StorageSettings
+from training.settings import ScheduleSettings
 
 MAX_CONFIG_BYTES = 1024 * 1024
-# Tables owned by other packages (bot, storage, schedule) are built by `section` when those start;
-# their names are known here so that a misspelled table is reported by `load`.
-OTHER_TABLES = ("bot", "schedule", "storage")
 # Inclusive bounds of the numeric settings, by "table.key".
 BOUNDS: dict[str, tuple[float, float]] = {
     "generator.threads": (0, 1024),
@@ -38,6 +39,9 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "scoring.user_weight": (0, 100),
     "scoring.k": (1, 100),
     "scoring.min_ratings": (1, 1000),
+    "scoring.personal_alpha": (0, 1000),
+    "scoring.explore_margin": (0, 5),
+    "scoring.explore_weight": (0, 100),
     "pipeline.candidates": (1, 256),
     "pipeline.top": (1, 256),
     "pipeline.max_candidates": (1, 256),
@@ -51,34 +55,26 @@ BOUNDS: dict[str, tuple[float, float]] = {
 
 
 @dataclass
-class PipelineSettings:
-    candidates: int = 16         # sampled per request, in one batch
-    top: int = 3                 # shown to the user
-    max_candidates: int = 16     # upper bound a user may ask for
-
-    def __post_init__(self) -> None:
-        if self.candidates > self.max_candidates:
-            raise UserError(f"config: [pipeline] candidates ({self.candidates}) must be at most "
-                            f"max_candidates ({self.max_candidates})")
-
-    def candidate_count(self, requested: int | None) -> int:
-        """How many candidates to sample: the request's count, or the default; ValueError says the bounds."""
-        n = self.candidates if requested is None else requested
-        if not 1 <= n <= self.max_candidates:
-            raise ValueError(f"candidates must be between 1 and {self.max_candidates}")
-        return n
-
-
-@dataclass
 class Settings:
+    """The whole config.toml: one typed section per table, each defined beside the code it configures."""
+
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
-    extra: dict = field(default_factory=dict)   # sections owned by other packages (bot, storage, ...)
+    bot: BotSettings = field(default_factory=BotSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
 
 
-_KINDS = {bool: ("true or false", "booleans"), int: ("an integer", "integers"),
-          float: ("a number", "numbers"), str: ("a string", "strings")}
+TABLES = tuple(f.name for f in dataclasses.fields(Settings))
+
+
+_KINDS = {
+    bool: ("true or false", "booleans"),
+    int: ("an integer", "integers"),
+    float: ("a number", "numbers"),
+    str: ("a string", "strings"),
+}
 
 
 def _fits(value, kind: type) -> bool:
@@ -100,7 +96,7 @@ def _show(value) -> str:
 
 def _checked(value, hint, where: str, name: str, secret: bool):
     """The value, if it has the field's type and lies within BOUNDS; else a UserError saying what is wrong."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):   # X | None: TOML has no null
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None: TOML has no null
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     if typing.get_origin(hint) is list:
         item = typing.get_args(hint)[0]
@@ -134,7 +130,7 @@ def _build(cls, values: dict, where: str):
     for name, value in values.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, f"{where}.{name}")
+            kwargs[name] = _build(hint, value, f"{where}.{name}" if where else name)
         else:
             kwargs[name] = _checked(value, hint, where, name, secret=not fields[name].repr)
     return cls(**kwargs)
@@ -162,26 +158,17 @@ def _read(path: Path) -> dict:
 
 
 def load(path: str | Path | None) -> Settings:
-    """Settings from a TOML file; None or a missing default file gives the built-in defaults."""
+    """Settings from a TOML file, every table built and checked now; None gives the built-in defaults."""
     if path is None:
         return Settings()
     path = Path(path)
     data = _read(path)
-    unknown = set(data) - {"generator", "pipeline", "scoring", *OTHER_TABLES}
+    unknown = set(data) - set(TABLES)
     if unknown:
-        raise UserError(f"config: unknown table(s) {', '.join(f'[{t}]' for t in sorted(unknown))} "
-                        f"(known: generator, pipeline, scoring, {', '.join(OTHER_TABLES)})")
-    settings = Settings(
-        generator=_build(GeneratorSettings, data.pop("generator", {}), "generator"),
-        pipeline=_build(PipelineSettings, data.pop("pipeline", {}), "pipeline"),
-        scoring=_build(ScoringSettings, data.pop("scoring", {}), "scoring"),
-    )
+        raise UserError(
+            f"config: unknown table(s) {', '.join(f'[{t}]' for t in sorted(unknown))} (known: {', '.join(TABLES)})"
+        )
+    settings = _build(Settings, data, "")  # the root: each table is one section
     if settings.scoring.readability_weight + settings.scoring.user_weight == 0:
         raise UserError("config: [scoring] readability_weight and user_weight must not both be 0")
-    settings.extra = data
     return settings
-
-
-def section(settings: Settings, name: str, cls):
-    """A section owned by another package, built into its own dataclass."""
-    return _build(cls, settings.extra.get(name, {}), name)

@@ -24,10 +24,10 @@ def write_atomically(path: Path, content: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    try:                                    # make the rename itself durable
+    try:  # make the rename itself durable
         folder = os.open(path.parent, os.O_RDONLY)
     except OSError:
-        return                              # (not possible on every platform)
+        return  # (not possible on every platform)
     try:
         os.fsync(folder)
     finally:

@@ -8,15 +8,24 @@ import math
 import sys
 from pathlib import Path
 
-from diagrambot.errors import UserError
 from ml.diagram import LINE_STYLES, SHAPES, Diagram, Node
-from ml.parser import (COORD_RANGE, MAX_EDGES, MAX_ID, MAX_LABEL_CHARS, MAX_NODES, MAX_TARGETS, SIZE_RANGE,
-                       ParseError, ParseResult, parse)
+from ml.errors import UserError
+from ml.parser import (
+    COORD_RANGE,
+    MAX_EDGES,
+    MAX_ID,
+    MAX_LABEL_CHARS,
+    MAX_NODES,
+    MAX_TARGETS,
+    SIZE_RANGE,
+    ParseError,
+    ParseResult,
+    parse,
+)
+from ml.paths import EXAMPLES
 from ml.readability import readability
 from ml.render import render
 from ml.svg import render_svg
-
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 
 def read_diagram(source: str) -> ParseResult:
@@ -31,8 +40,15 @@ def read_diagram(source: str) -> ParseResult:
         raise UserError(f"{source}: {error}") from None
 
 
-def write_drawing(result: ParseResult, png: str | None, svg: str | None, scale: float,
-                  pptx: str | None = None, drawio: str | None = None, mermaid: str | None = None) -> None:
+def write_drawing(
+    result: ParseResult,
+    png: str | None,
+    svg: str | None,
+    scale: float,
+    pptx: str | None = None,
+    drawio: str | None = None,
+    mermaid: str | None = None,
+) -> None:
     # Every suffix is checked before the first file is written.
     if pptx and Path(pptx).suffix.lower() != ".pptx":
         raise UserError(f"{pptx}: the slide file must end in .pptx")
@@ -49,15 +65,18 @@ def write_drawing(result: ParseResult, png: str | None, svg: str | None, scale: 
         Path(svg).parent.mkdir(parents=True, exist_ok=True)
         Path(svg).write_text(render_svg(result.diagram), encoding="utf-8")
     if pptx:
-        from ml.export import pptx_bytes   # python-pptx loads only when a slide is asked for
+        from ml.export import pptx_bytes  # python-pptx loads only when a slide is asked for
+
         Path(pptx).parent.mkdir(parents=True, exist_ok=True)
         Path(pptx).write_bytes(pptx_bytes(result.diagram))
     if drawio:
         from ml.drawio import drawio_text
+
         Path(drawio).parent.mkdir(parents=True, exist_ok=True)
         Path(drawio).write_text(drawio_text(result.diagram), encoding="utf-8")
     if mermaid:
         from ml.mermaid import mermaid_text
+
         Path(mermaid).parent.mkdir(parents=True, exist_ok=True)
         Path(mermaid).write_text(mermaid_text(result.diagram), encoding="utf-8")
 
@@ -68,8 +87,10 @@ def score_report(result: ParseResult) -> dict:
 
 def run_render(args: argparse.Namespace) -> int:
     if not (args.output or args.svg or args.pptx or args.drawio or args.mermaid):
-        raise UserError("nothing to write: give -o out.png, --svg out.svg, --pptx out.pptx, "
-                        "--drawio out.drawio and/or --mermaid out.mmd")
+        raise UserError(
+            "nothing to write: give -o out.png, --svg out.svg, --pptx out.pptx, "
+            "--drawio out.drawio and/or --mermaid out.mmd"
+        )
     if not 0.1 <= args.scale <= 4:
         raise UserError("--scale must be between 0.1 and 4")
     result = read_diagram(args.file)
@@ -87,9 +108,9 @@ def run_score(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     """Render and score every shipped example: proves the install works offline."""
     out = Path(args.out)
-    examples = sorted(EXAMPLES_DIR.glob("*.txt"))
+    examples = sorted(EXAMPLES.glob("*.txt"))
     if not examples:
-        raise UserError(f"no examples found in {EXAMPLES_DIR}")
+        raise UserError(f"no examples found in {EXAMPLES}")
     summary = {}
     for path in examples:
         result = read_diagram(str(path))
@@ -101,8 +122,8 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-MAX_RATINGS = 1000                     # ratings one --ratings file may hold (each is embedded once)
-MAX_RATINGS_BYTES = 8 * 1024 * 1024    # size of a --ratings file
+MAX_RATINGS = 1000  # ratings one --ratings file may hold (each is embedded once)
+MAX_RATINGS_BYTES = 8 * 1024 * 1024  # size of a --ratings file
 MAX_USER_ID_CHARS = 100
 RATING_KEYS = ("user_id", "value", "text", "nodes")
 
@@ -145,7 +166,8 @@ def _one_of(value, name: str, choices: tuple[str, ...]) -> str:
 def _colour(value, name: str) -> tuple[int, int, int]:
     if not isinstance(value, list) or len(value) != 3:
         raise ValueError(f"{name} must be [R, G, B], got {_short(value)}")
-    return tuple(_whole(c, name, 0, 255) for c in value)
+    red, green, blue = (_whole(c, name, 0, 255) for c in value)
+    return red, green, blue
 
 
 def _node(row, where: str) -> Node:
@@ -157,13 +179,19 @@ def _node(row, where: str) -> Node:
         raise ValueError(f"{where}: targets must be a list of at most {MAX_TARGETS} node ids")
     if label and not (isinstance(label[0], str) and len(label[0]) <= MAX_LABEL_CHARS):
         raise ValueError(f"{where}: the label must be a string of at most {MAX_LABEL_CHARS} characters")
-    return Node(_whole(nid, f"{where}: id", 0, MAX_ID),
-                _within(x, f"{where}: x", *COORD_RANGE["x"]), _within(y, f"{where}: y", *COORD_RANGE["y"]),
-                _one_of(shape, f"{where}: shape", SHAPES),
-                _within(width, f"{where}: width", *SIZE_RANGE), _within(height, f"{where}: height", *SIZE_RANGE),
-                _one_of(style, f"{where}: line style", LINE_STYLES),
-                _colour(fill, f"{where}: fill colour"), _colour(line, f"{where}: line colour"),
-                tuple(_whole(t, f"{where}: target", 0, MAX_ID) for t in targets), label[0] if label else None)
+    return Node(
+        _whole(nid, f"{where}: id", 0, MAX_ID),
+        _within(x, f"{where}: x", *COORD_RANGE["x"]),
+        _within(y, f"{where}: y", *COORD_RANGE["y"]),
+        _one_of(shape, f"{where}: shape", SHAPES),
+        _within(width, f"{where}: width", *SIZE_RANGE),
+        _within(height, f"{where}: height", *SIZE_RANGE),
+        _one_of(style, f"{where}: line style", LINE_STYLES),
+        _colour(fill, f"{where}: fill colour"),
+        _colour(line, f"{where}: line colour"),
+        tuple(_whole(t, f"{where}: target", 0, MAX_ID) for t in targets),
+        label[0] if label else None,
+    )
 
 
 def _diagram(rows) -> Diagram:
@@ -217,10 +245,10 @@ def load_ratings(path: str) -> list[tuple[str, int, Diagram]]:
     if len(data) > MAX_RATINGS_BYTES:
         raise UserError(f"{path}: larger than {MAX_RATINGS_BYTES} bytes, the most a ratings file may hold")
     try:
-        lines = data.decode("utf-8").split("\n")   # JSON Lines: a U+2028 inside a string is no line end
+        lines = data.decode("utf-8").split("\n")  # JSON Lines: a U+2028 inside a string is no line end
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    ratings = []
+    ratings: list[tuple[str, int, Diagram]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -237,12 +265,16 @@ def load_ratings(path: str) -> list[tuple[str, int, Diagram]]:
 
 
 def embed_ratings(ratings: list[tuple[str, int, Diagram]], scorer) -> list:
-    """Each rated diagram embedded with the current autoencoder, for the k-NN (none without a scorer)."""
+    """Each rated diagram, embedded with the current autoencoder, for the personal model (style
+    features of the diagram, k-NN on the latent); none without a learned scorer."""
     from ml.scoring.personal import RatedDiagram
+
     if scorer is None or not ratings:
         return []
     latents = scorer.embed([diagram for _, _, diagram in ratings])
-    return [RatedDiagram(user, float(value), latent) for (user, value, _), latent in zip(ratings, latents)]
+    return [
+        RatedDiagram(user, float(value), latent, diagram) for (user, value, diagram), latent in zip(ratings, latents)
+    ]
 
 
 def read_ratings(path: str, scorer) -> list:
@@ -254,7 +286,6 @@ def run_generate(args: argparse.Namespace) -> int:
     """generate -> parse -> render -> rank; writes result.json and one PNG per parsed candidate."""
     import time
 
-    from diagrambot.config import load
     from ml.pipeline import RequestError, check_request
     from ml.service import DiagramService
 
@@ -262,7 +293,7 @@ def run_generate(args: argparse.Namespace) -> int:
         check_request(args.request)
     except RequestError as error:
         raise UserError(str(error)) from None
-    settings = load(args.config)
+    settings = args.settings  # [generator], [pipeline], [scoring] from --config (diagrambot.cli)
     if args.model:
         settings.generator.model = args.model
     if args.no_grammar:
@@ -275,14 +306,14 @@ def run_generate(args: argparse.Namespace) -> int:
         raise UserError("--top must be at least 1")
     if args.seed is not None and not 0 <= args.seed < 2**32:
         raise UserError("--seed must be between 0 and 4294967295")
-    past = load_ratings(args.ratings) if args.ratings else []   # checked before the model loads
+    past = load_ratings(args.ratings) if args.ratings else []  # checked before the model loads
     start = time.perf_counter()
     service = DiagramService(settings)
     ratings = embed_ratings(past, service.scorer)
     model = service.model_name
     load_s = time.perf_counter() - start
     try:
-        result = service.draw(args.request, args.user, candidates, ratings, seed=args.seed)
+        result = service.draw(args.request, args.user, candidates, ratings, seed=args.seed, top=args.top)
     except RequestError as error:
         raise UserError(str(error)) from None
     out = Path(args.out)
@@ -291,19 +322,31 @@ def run_generate(args: argparse.Namespace) -> int:
     for candidate in result.candidates:
         image = None
         if candidate.ok:
+            assert candidate.image is not None  # the pipeline renders every candidate that parsed
             image = f"candidate-{candidate.rank}.png"
             candidate.image.save(out / image)
         rows.append(candidate.to_json(image))
     timings = {**result.timings, "load_s": load_s, "total_s": time.perf_counter() - start}
-    document = {"request": result.request, "model": model, "user": args.user, "top": args.top,
-                "candidates": rows, "timings": {k: round(v, 3) for k, v in timings.items()}}
+    document = {
+        "request": result.request,
+        "model": model,
+        "user": args.user,
+        "top": args.top,
+        "candidates": rows,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
     (out / "result.json").write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
     parsed = len(result.parsed)
-    print(f"{parsed}/{len(result.candidates)} candidates parsed in {timings['total_s']:.1f} s "
-          f"(generation {timings['generate_s']:.1f} s); results in {out / 'result.json'}")
-    for candidate in result.distinct[:args.top]:
-        print(f"  #{candidate.rank}: score {candidate.final:.2f}, {len(candidate.diagram.nodes)} nodes "
-              f"-> {out / f'candidate-{candidate.rank}.png'}")
+    print(
+        f"{parsed}/{len(result.candidates)} candidates parsed in {timings['total_s']:.1f} s "
+        f"(generation {timings['generate_s']:.1f} s); results in {out / 'result.json'}"
+    )
+    for candidate in result.distinct[: args.top]:
+        assert candidate.diagram is not None  # `distinct` holds only parsed candidates
+        print(
+            f"  #{candidate.rank}: score {candidate.final:.2f}, {len(candidate.diagram.nodes)} nodes "
+            f"-> {out / f'candidate-{candidate.rank}.png'}"
+        )
     if not parsed:
         print("no candidate could be read as a diagram; see result.json for the model's text", file=sys.stderr)
         return 1
@@ -311,12 +354,15 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    render_cmd = subparsers.add_parser("render", help="draw a node list as PNG, SVG, an editable PPTX slide, "
-                                       "a draw.io file and/or Mermaid text")
+    render_cmd = subparsers.add_parser(
+        "render", help="draw a node list as PNG, SVG, an editable PPTX slide, a draw.io file and/or Mermaid text"
+    )
     render_cmd.add_argument("file", help="node-list text file, or - for stdin")
     render_cmd.add_argument("-o", "--output", help="PNG file to write")
     render_cmd.add_argument("--svg", help="SVG file to write")
-    render_cmd.add_argument("--pptx", help="PowerPoint file to write: one slide of editable shapes and glued connectors")
+    render_cmd.add_argument(
+        "--pptx", help="PowerPoint file to write: one slide of editable shapes and glued connectors"
+    )
     render_cmd.add_argument("--drawio", help="draw.io file to write: editable shapes and attached edges")
     render_cmd.add_argument("--mermaid", help="Mermaid flowchart text to write (.mmd)")
     render_cmd.add_argument("--scale", type=float, default=1.0, help="PNG size factor (1 = 1000x600)")
@@ -328,8 +374,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
     generate_cmd = subparsers.add_parser("generate", help="draw a request: generate, render and rank candidates")
     generate_cmd.add_argument("request", help='e.g. "a deep learning model with 2 inputs, 3 hidden nodes, 1 output"')
-    generate_cmd.add_argument("--candidates", "-n", type=int, default=None,
-                              help="candidates sampled in one batch (default: the config's [pipeline] candidates)")
+    generate_cmd.add_argument(
+        "--candidates",
+        "-n",
+        type=int,
+        default=None,
+        help="candidates sampled in one batch (default: the config's [pipeline] candidates)",
+    )
     generate_cmd.add_argument("--top", type=int, default=3, help="how many of the best to list")
     generate_cmd.add_argument("--out", default="out/generate", help="folder for result.json and the PNGs")
     generate_cmd.add_argument("--seed", type=int, default=None, help="sampling seed, for repeatable output")
@@ -337,8 +388,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     generate_cmd.add_argument("--config", help="config.toml (defaults: the embedded model, on this machine)")
     generate_cmd.add_argument("--no-grammar", action="store_true", help="sample without grammar constraints")
     generate_cmd.add_argument("--user", help="rank for this user (their past ratings feed the k-NN)")
-    generate_cmd.add_argument("--ratings", help="JSONL of past ratings: user_id, value (1-5), text or nodes; "
-                              f"at most {MAX_RATINGS} lines and {MAX_RATINGS_BYTES // 2**20} MiB")
+    generate_cmd.add_argument(
+        "--ratings",
+        help="JSONL of past ratings: user_id, value (1-5), text or nodes; "
+        f"at most {MAX_RATINGS} lines and {MAX_RATINGS_BYTES // 2**20} MiB",
+    )
     generate_cmd.set_defaults(func=run_generate)
 
     demo_cmd = subparsers.add_parser("demo", help="render and score the shipped examples")

@@ -39,8 +39,8 @@ def layer_sizes(diagram: Diagram, axis: str = "x") -> list[int]:
     index = diagram.by_id()
     sizes = []
     for layer in layers_by(diagram, axis):
-        stated = [ellipsis_size(index[nid].label) for nid in layer]
-        stated = [s for s in stated if s is not None]
+        from_labels = [ellipsis_size(index[nid].label) for nid in layer]
+        stated = [s for s in from_labels if s is not None]
         sizes.append(stated[0] if len(stated) == 1 else len(layer))
     return sizes
 

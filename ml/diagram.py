@@ -7,8 +7,9 @@ node towards each target id and takes the style and colour of its source node.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import cast
 
 CANVAS_WIDTH = 1000
 CANVAS_HEIGHT = 600
@@ -45,8 +46,18 @@ class Node:
 
     def as_list(self) -> list:
         """The node as the JSON-friendly list used in result files and storage."""
-        row = [self.id, self.x, self.y, self.shape, self.width, self.height, self.line_style,
-               list(self.fill), list(self.line_colour), list(self.targets)]
+        row = [
+            self.id,
+            self.x,
+            self.y,
+            self.shape,
+            self.width,
+            self.height,
+            self.line_style,
+            list(self.fill),
+            list(self.line_colour),
+            list(self.targets),
+        ]
         if self.label is not None:
             row.append(self.label)
         return row
@@ -54,8 +65,7 @@ class Node:
     @property
     def bbox(self) -> tuple[float, float, float, float]:
         """(left, top, right, bottom) of the node's bounding box."""
-        return (self.x - self.width / 2, self.y - self.height / 2,
-                self.x + self.width / 2, self.y + self.height / 2)
+        return (self.x - self.width / 2, self.y - self.height / 2, self.x + self.width / 2, self.y + self.height / 2)
 
 
 @dataclass(frozen=True)
@@ -97,12 +107,25 @@ class Diagram:
         return [node.as_list() for node in self.nodes]
 
     @classmethod
-    def from_lists(cls, rows: list[list]) -> "Diagram":
+    def from_lists(cls, rows: list[list]) -> Diagram:
         """Inverse of `as_lists`, for trusted data (storage, result files); model text goes through the parser."""
         nodes = []
         for row in rows:
             nid, x, y, shape, w, h, style, fill, line, targets, *rest = row
-            nodes.append(Node(int(nid), int(x), int(y), str(shape), int(w), int(h), str(style),
-                              tuple(int(c) for c in fill), tuple(int(c) for c in line),
-                              tuple(int(t) for t in targets), rest[0] if rest else None))
+            nodes.append(
+                Node(
+                    int(nid),
+                    int(x),
+                    int(y),
+                    str(shape),
+                    int(w),
+                    int(h),
+                    str(style),
+                    # trusted rows were written by `as_list`: three channels each
+                    cast(Colour, tuple(int(c) for c in fill)),
+                    cast(Colour, tuple(int(c) for c in line)),
+                    tuple(int(t) for t in targets),
+                    rest[0] if rest else None,
+                )
+            )
         return cls(tuple(nodes))

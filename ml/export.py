@@ -21,6 +21,7 @@ from pptx.enum.dml import MSO_LINE_DASH_STYLE
 from pptx.enum.shapes import MSO_CONNECTOR, MSO_SHAPE
 from pptx.enum.text import MSO_ANCHOR, MSO_AUTO_SIZE, PP_ALIGN
 from pptx.oxml.ns import qn
+from pptx.shapes.autoshape import Shape
 from pptx.util import Emu
 
 from ml.diagram import BACKGROUND, CANVAS_HEIGHT, CANVAS_WIDTH, Colour, Diagram, Node
@@ -29,18 +30,21 @@ from ml.labels import layout_label, text_colour
 from ml.render import LINE_WIDTH, drawable
 from ml.svg import render_svg
 
-SLIDE_WIDTH = Emu(12192000)     # 13.333 in
-SLIDE_HEIGHT = Emu(6858000)     # 7.5 in
-SCALE = min(SLIDE_WIDTH // CANVAS_WIDTH, SLIDE_HEIGHT // CANVAS_HEIGHT)   # EMU per canvas unit: 11430
+SLIDE_WIDTH = Emu(12192000)  # 13.333 in
+SLIDE_HEIGHT = Emu(6858000)  # 7.5 in
+SCALE = min(SLIDE_WIDTH // CANVAS_WIDTH, SLIDE_HEIGHT // CANVAS_HEIGHT)  # EMU per canvas unit: 11430
 OFFSET_X = (SLIDE_WIDTH - SCALE * CANVAS_WIDTH) // 2
 OFFSET_Y = (SLIDE_HEIGHT - SCALE * CANVAS_HEIGHT) // 2
 EMU_PER_POINT = 12700
-FONT = "Arial"                  # LibreOffice substitutes the metric-compatible Liberation Sans
-EAST_ASIAN_FONT = "Malgun Gothic"   # Hangul in PowerPoint and LibreOffice (which substitutes a Korean font)
-LINE_SPACING = 1.15             # as ml.labels / ml.render space label lines
+FONT = "Arial"  # LibreOffice substitutes the metric-compatible Liberation Sans
+EAST_ASIAN_FONT = "Malgun Gothic"  # Hangul in PowerPoint and LibreOffice (which substitutes a Korean font)
+LINE_SPACING = 1.15  # as ml.labels / ml.render space label lines
 
-_AUTO_SHAPES = {"rectangle": MSO_SHAPE.RECTANGLE, "round rectangle": MSO_SHAPE.ROUNDED_RECTANGLE,
-                "circle": MSO_SHAPE.OVAL}
+_AUTO_SHAPES = {
+    "rectangle": MSO_SHAPE.RECTANGLE,
+    "round rectangle": MSO_SHAPE.ROUNDED_RECTANGLE,
+    "circle": MSO_SHAPE.OVAL,
+}
 # Connection-site indices of the DrawingML preset geometries (presetShapeDefinitions.xml `cxnLst`):
 # rect and roundRect have four sites, counter-clockwise from the top; ellipse has eight, the four
 # diagonal ones in between, so its left/bottom/right sites are 2/4/6, not 1/2/3.
@@ -108,7 +112,7 @@ def facing_sides(source: Node, target: Node) -> tuple[str, str]:
     """The sides of source and target that face each other: left/right when the line between the
     centres leaves through the sides of the boxes, top/bottom when it leaves through top or bottom."""
     if source is target or source.id == target.id:
-        return "top", "top"                   # a self-loop: zero length, as the PNG draws it
+        return "top", "top"  # a self-loop: zero length, as the PNG draws it
     dx, dy = target.x - source.x, target.y - source.y
     horizontal = abs(dx) / max(source.width + target.width, 1) >= abs(dy) / max(source.height + target.height, 1)
     if horizontal:
@@ -120,8 +124,13 @@ def facing_sides(source: Node, target: Node) -> tuple[str, str]:
 
 def _add_node(shapes, node: Node):
     left, top, _, _ = node.bbox
-    shape = shapes.add_shape(_AUTO_SHAPES.get(node.shape, MSO_SHAPE.RECTANGLE), _emu_x(left), _emu_y(top),
-                             _emu(node.width), _emu(node.height))
+    shape = shapes.add_shape(
+        _AUTO_SHAPES.get(node.shape, MSO_SHAPE.RECTANGLE),
+        _emu_x(left),
+        _emu_y(top),
+        _emu(node.width),
+        _emu(node.height),
+    )
     _drop_theme_style(shape.element)
     shape.name = f"node {node.id}"
     if node.shape == "round rectangle":
@@ -198,7 +207,7 @@ def _add_edge(shapes, source: Node, target: Node, source_shape, target_shape, st
     line.color.rgb = _rgb(colour)
     line.width = _emu(LINE_WIDTH)
     if style == "dashed line":
-        line.dash_style = MSO_LINE_DASH_STYLE.DASH      # 4:3 of the line width, the PNG's 8 px on 6 px off
+        line.dash_style = MSO_LINE_DASH_STYLE.DASH  # 4:3 of the line width, the PNG's 8 px on 6 px off
     if style == "solid arrow":
         _set_arrowhead(connector.element.spPr.get_or_add_ln())
     return connector
@@ -209,19 +218,29 @@ def build_presentation(diagram: Diagram):
     diagram = drawable(diagram)
     presentation = Presentation()
     presentation.slide_width, presentation.slide_height = SLIDE_WIDTH, SLIDE_HEIGHT
-    blank = next((layout for layout in presentation.slide_layouts if layout.name == "Blank"),
-                 presentation.slide_layouts[6])
+    blank = next(
+        (layout for layout in presentation.slide_layouts if layout.name == "Blank"), presentation.slide_layouts[6]
+    )
     slide = presentation.slides.add_slide(blank)
     slide.background.fill.solid()
     slide.background.fill.fore_color.rgb = _rgb(BACKGROUND)
     shapes = slide.shapes
-    node_shapes = {}
+    node_shapes: dict[int, Shape] = {}
     for node in diagram.nodes:
         shape = _add_node(shapes, node)
-        node_shapes.setdefault(node.id, shape)     # ids are unique; were they not, edges glue to the first
-    connectors = [_add_edge(shapes, edge.source, edge.target, node_shapes[edge.source.id],
-                            node_shapes[edge.target.id], edge.style, edge.colour)
-                  for edge in diagram.edges()]
+        node_shapes.setdefault(node.id, shape)  # ids are unique; were they not, edges glue to the first
+    connectors = [
+        _add_edge(
+            shapes,
+            edge.source,
+            edge.target,
+            node_shapes[edge.source.id],
+            node_shapes[edge.target.id],
+            edge.style,
+            edge.colour,
+        )
+        for edge in diagram.edges()
+    ]
     # Edges under nodes, as the PNG draws them: move the connectors before the first node shape.
     if connectors:
         first = node_shapes[diagram.nodes[0].id].element

@@ -11,7 +11,7 @@ import math
 from ml.diagram import Diagram, Node
 
 Point = tuple[float, float]
-LAYER_TOLERANCE_PX = 15   # centres closer than this along an axis are one layer (column or row)
+LAYER_TOLERANCE_PX = 15  # centres closer than this along an axis are one layer (column or row)
 
 
 def layers_by(diagram: Diagram, axis: str) -> list[list[int]]:

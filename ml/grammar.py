@@ -10,12 +10,15 @@ The list may be preceded by one comment line, the plan ("# layers: ..." / "# nod
 the embedded model writes first so that it copies sizes and names instead of counting. When the
 plan is in that form the list is held to it (ml.plan): the planned nodes, in order, no more.
 Given the request (copy_names), a plan's names are held to spans of it, or to a CNN's layer labels
-(copy-constrained decoding). Token texts are bytes: a Hangul syllable is judged once its three bytes are in.
+(copy-constrained decoding). Token texts are bytes: a Hangul syllable is three tokens, and while a
+character is unfinished its bytes are judged by a character they can still become (`completion`),
+so that no row is led into a character the grammar cannot take.
 """
 
 from __future__ import annotations
 
 import codecs
+import typing
 
 import regex
 import torch
@@ -50,8 +53,7 @@ def _tail_start(text: str) -> int:
     return cut + 3 if cut >= 0 else head_end
 
 
-def _follows_plan(patterns: tuple[regex.Pattern, ...], text: str, list_start: int, start: int,
-                  partial: bool) -> bool:
+def _follows_plan(patterns: tuple[regex.Pattern, ...], text: str, list_start: int, start: int, partial: bool) -> bool:
     """Whether the nodes from `start` on are the ones the plan names at their places, and no more."""
     place = text.count("],\n", list_start, start)
     *whole, last = text[start:].split("],\n")
@@ -134,7 +136,7 @@ def token_bytes(tokenizer) -> list[bytes]:
             out.append(token.encode("utf-8"))
         elif all(ch in alphabet for ch in token):
             out.append(bytes(alphabet[ch] for ch in token))
-        elif regex.fullmatch(r"<0x[0-9A-Fa-f]{2}>", token):   # SentencePiece byte fallback
+        elif regex.fullmatch(r"<0x[0-9A-Fa-f]{2}>", token):  # SentencePiece byte fallback
             out.append(bytes([int(token[3:5], 16)]))
         else:
             out.append(tokenizer.convert_tokens_to_string([token]).encode("utf-8"))
@@ -158,53 +160,121 @@ def _whole_text(piece: bytes) -> str | None:
         return None
 
 
-WIDER_K = 256   # tokens tried when none of the top K may follow, before the whole vocabulary
+WIDER_K = 256  # tokens tried when none of the top K may follow, before the whole vocabulary
+
+
+def completion(partial: bytes) -> str | None:
+    """A character whose UTF-8 begins with `partial` (the unfinished bytes of one); None if none does.
+
+    The grammar judges an unfinished character by such a stand-in: every character outside ASCII
+    may stand in a label or a plan's name and nowhere else, so one stand-in answers for them all.
+    """
+    length = 2 if partial[0] < 0xE0 else 3 if partial[0] < 0xF0 else 4
+    for fill in (b"\x80", b"\x90", b"\xa0"):  # the second byte's lowest allowed value varies by lead byte
+        try:
+            return (partial + fill * (length - len(partial))).decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def ends_list(pieces: list[bytes], tokens: list[int]) -> bool:
+    """Whether generated tokens end with the node list's closing (their last four tokens, as text)."""
+    tail = b"".join(pieces[t] for t in tokens[-4:] if t < len(pieces)).decode("utf-8", "ignore")
+    return tail.rstrip().endswith(LIST_END)
 
 
 class NodeListGrammar(LogitsProcessor):
-    """Masks every token that would break the node-list grammar (among the top K; see module doc)."""
+    """Masks every token that would break the node-list grammar (among the top K; see module doc).
 
-    def __init__(self, tokenizer, prompt_length: int, top_k: int = 16, pieces: list[bytes] | None = None,
-                 request: str | None = None):
+    Two ways in: as a transformers logits processor (`__call__`, which reads each row's new tokens
+    off input_ids), or row by row from a sampling loop (`feed` each sampled token, `constrain` the
+    scores of the rows still going).
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        prompt_length: int,
+        top_k: int = 16,
+        pieces: list[bytes] | None = None,
+        request: str | None = None,
+    ):
         self.pieces = pieces if pieces is not None else token_bytes(tokenizer)
-        self.whole = [_whole_text(piece) for piece in self.pieces]   # None: not whole characters alone
-        self.request = request   # when given, a plan's names are held to spans of it (ml.plan)
+        self.whole = [_whole_text(piece) for piece in self.pieces]  # None: not whole characters alone
+        self.request = request  # when given, a plan's names are held to spans of it (ml.plan)
+        # Characters that may complete an unfinished one in a name held to the request.
+        self._request_chars = sorted({ch for ch in request if not ch.isascii()}) if request else []
         self.eos = tokenizer.eos_token_id
         self.prompt_length = prompt_length
         self.top_k = top_k
         self._generated: list[str] = []
-        self._pending: list[bytes] = []   # the bytes of a character not yet whole, per row
-        self._seen = 0
+        self._pending: list[bytes] = []  # the bytes of a character not yet whole, per row
+        self._seen = prompt_length
+
+    def feed(self, row: int, token_id: int) -> None:
+        """Add a sampled token to a row's text."""
+        self._grow(row + 1)
+        if token_id < len(self.pieces):
+            split = split_utf8(self._pending[row] + self.pieces[token_id])
+            text, self._pending[row] = split if split else ("\ufffd", b"")
+            self._generated[row] += text
+
+    def _grow(self, rows: int) -> None:
+        """Rows not seen yet begin with no text."""
+        missing = max(0, rows - len(self._generated))
+        self._generated += [""] * missing
+        self._pending += [b""] * missing
 
     def _sync(self, input_ids: torch.LongTensor) -> None:
-        if not self._generated:
-            self._generated = [""] * input_ids.shape[0]
-            self._pending = [b""] * input_ids.shape[0]
-            self._seen = self.prompt_length
+        self._grow(input_ids.shape[0])
         for position in range(self._seen, input_ids.shape[1]):
             for row, token_id in enumerate(input_ids[:, position].tolist()):
-                if token_id < len(self.pieces):
-                    split = split_utf8(self._pending[row] + self.pieces[token_id])
-                    text, self._pending[row] = split if split else ("\ufffd", b"")
-                    self._generated[row] += text
+                self.feed(row, token_id)
         self._seen = input_ids.shape[1]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         self._sync(input_ids)
+        return typing.cast(torch.FloatTensor, self.constrain(range(input_ids.shape[0]), scores))
+
+    def constrain(self, rows, scores: torch.Tensor, nucleus: float | None = None) -> torch.Tensor:
+        """`scores` (one line per row in `rows`) with every token that breaks a row's text at -inf.
+
+        `nucleus`, for a sampler that applies top-p with that p to scores already divided by its
+        temperature: a row whose most likely token is allowed and holds more than p of the top K's
+        probability (so more than p of whatever the check would leave) is not checked further, since
+        top-p sampling could draw nothing else. Most steps of a node list are such (a comma, a space).
+        """
+        rows = list(rows)
+        self._grow(max(rows, default=-1) + 1)
         mask = torch.full_like(scores, float("-inf"))
         vocab = min(scores.shape[1], len(self.pieces))
-        for row, text in enumerate(self._generated):
-            if not self._pending[row] and _closes(text):
-                mask[row, self.eos] = 0
+        best = torch.topk(scores[:, :vocab], min(self.top_k, vocab))
+        # A margin above p, so that float rounding in the sampler's cumulative sum cannot keep a second token.
+        settled = (
+            (torch.softmax(best.values, dim=-1)[:, 0] > nucleus + 0.01).tolist()
+            if nucleus is not None
+            else [False] * len(rows)
+        )
+        top = best.indices.tolist()
+        for line, row in enumerate(rows):
+            if not self._pending[row] and _closes(self._generated[row]):
+                mask[line, self.eos] = 0
                 continue
-            candidates = torch.topk(scores[row, :vocab], min(self.top_k, vocab)).indices.tolist()
-            allowed = [t for t in candidates if t != self.eos and self.pieces[t] and self._keeps(row, t)]
-            if not allowed:   # the next most likely first: the whole vocabulary only as a last resort
-                wider = torch.topk(scores[row, :vocab], min(WIDER_K, vocab)).indices.tolist()
-                allowed = [t for t in wider if t != self.eos and self.pieces[t] and self._keeps(row, t)]
+            first = top[line][0]
+            if settled[line] and first != self.eos and self.pieces[first] and self._keeps(row, first):
+                mask[line, first] = 0
+                continue
+            allowed = [t for t in top[line] if t != self.eos and self.pieces[t] and self._keeps(row, t)]
+            if not allowed:  # the next most likely first: the whole vocabulary only as a last resort
+                wider = torch.topk(scores[line, :vocab], min(WIDER_K, vocab)).indices.tolist()
+                tried = set(top[line])
+                allowed = [
+                    t for t in wider if t not in tried and t != self.eos and self.pieces[t] and self._keeps(row, t)
+                ]
             if not allowed:
                 allowed = self._scan(row, vocab)
-            mask[row, allowed or [self.eos]] = 0
+            mask[line, allowed or [self.eos]] = 0
         return scores + mask
 
     def _keeps(self, row: int, token: int) -> bool:
@@ -213,9 +283,15 @@ class NodeListGrammar(LogitsProcessor):
             split = split_utf8(self._pending[row] + self.pieces[token])
             if split is None:
                 return False
-            addition = split[0]
-        if not addition:   # part of a character: judged once the character is whole
-            return True
+            addition, unfinished = split
+            if unfinished:  # part of a character: judged by the characters it can still become
+                stand_ins = [completion(unfinished)] + [
+                    ch for ch in self._request_chars if ch.encode().startswith(unfinished)
+                ]
+                return any(ch is not None and self._extends(row, addition + ch) for ch in stand_ins)
+        return self._extends(row, addition)
+
+    def _extends(self, row: int, addition: str) -> bool:
         text = self._generated[row]
         if not extends(text, addition):
             return False
@@ -236,8 +312,5 @@ class ListEndStop(StoppingCriteria):
         self.prompt_length = prompt_length
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        done = []
-        for row in input_ids[:, self.prompt_length:].tolist():
-            tail = b"".join(self.pieces[t] for t in row[-4:] if t < len(self.pieces)).decode("utf-8", "ignore")
-            done.append(tail.rstrip().endswith(LIST_END))
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        done = [ends_list(self.pieces, row) for row in input_ids[:, self.prompt_length :].tolist()]
+        return typing.cast(torch.BoolTensor, torch.tensor(done, dtype=torch.bool, device=input_ids.device))

@@ -26,11 +26,24 @@ from __future__ import annotations
 import difflib
 import re
 
-from ml.diagram import Diagram
 from ml.dense import ellipsis_size, layer_sizes
+from ml.diagram import Diagram
 
-NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                "eleven", "twelve"]
+NUMBER_WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+]
 _TOKEN = re.compile(r"[a-z]+|\d+")
 
 
@@ -39,8 +52,7 @@ def _tokens(text: str) -> list[str]:
 
 
 def _numbers(tokens: list[str]) -> list[int]:
-    return [int(t) if t.isdigit() else NUMBER_WORDS.index(t) for t in tokens
-            if t.isdigit() or t in NUMBER_WORDS]
+    return [int(t) if t.isdigit() else NUMBER_WORDS.index(t) for t in tokens if t.isdigit() or t in NUMBER_WORDS]
 
 
 def _stem(word: str) -> str:
@@ -57,8 +69,7 @@ def _number_similarity(asked: list[int], diagram: Diagram) -> float:
     if not asked:
         return 1.0
     labels = [n.label for n in diagram.nodes if n.label and ellipsis_size(n.label) is None]
-    drawn = ([_numbers(_tokens(label)) for label in labels] if labels
-             else [[size] for size in layer_sizes(diagram, "x")])
+    drawn = [_numbers(_tokens(label)) for label in labels] if labels else [[size] for size in layer_sizes(diagram, "x")]
     # Or the number of nodes all told ("draw two nodes", "a pipeline of 3 steps: ...").
     return max(_similarity(asked, [n for part in drawn for n in part]), _similarity(asked, [len(diagram.nodes)]))
 

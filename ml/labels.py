@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 from PIL import ImageFont
 
@@ -26,8 +27,10 @@ def _latin(text: str) -> bool:
 @lru_cache(maxsize=128)
 def _font(size: int, latin: bool) -> ImageFont.FreeTypeFont:
     if latin:
-        return ImageFont.load_default(size=size)
+        # Given a size, Pillow always loads its scalable FreeType font (the stubs allow the bitmap one).
+        return cast(ImageFont.FreeTypeFont, ImageFont.load_default(size=size))
     import pylopdf_fonts_ko
+
     return ImageFont.truetype(str(pylopdf_fonts_ko.sans_path()), size)
 
 
@@ -94,8 +97,9 @@ def layout_label(node: Node) -> LabelLayout | None:
 
 def relative_luminance(colour: Colour) -> float:
     def channel(c: int) -> float:
-        c = c / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+        v = c / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
     r, g, b = (channel(c) for c in colour)
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 

@@ -40,8 +40,8 @@ def _escape_char(ch: str) -> str:
     if ch == '"':
         return "#quot;"
     if ch.isalnum() or ch in _SAFE_ASCII or (ord(ch) > 127 and unicodedata.category(ch) not in ("Zl", "Zp")):
-        return ch                  # Hangul, emoji, "…", "·": Mermaid reads UTF-8 text as it is
-    return f"#{ord(ch)};"          # and U+2028/2029, which would end the line for some readers
+        return ch  # Hangul, emoji, "…", "·": Mermaid reads UTF-8 text as it is
+    return f"#{ord(ch)};"  # and U+2028/2029, which would end the line for some readers
 
 
 def escape_label(text: str) -> str:
@@ -87,16 +87,14 @@ def dense_layers(diagram: Diagram) -> tuple[str, list[list[int]]] | None:
     Dense: every node an unlabelled circle or a layer's ellipsis box (ml/dense.py), at least one
     layer of several nodes, every edge from one layer to the next and every layer wired to the next.
     """
-    if not all((n.shape == "circle" and not n.label) or ellipsis_size(n.label) is not None
-               for n in diagram.nodes):
+    if not all((n.shape == "circle" and not n.label) or ellipsis_size(n.label) is not None for n in diagram.nodes):
         return None
     for axis in ("x", "y"):
         layers = layers_by(diagram, axis)
         if len(layers) < 2 or max(len(layer) for layer in layers) < 2:
             continue
         position = {nid: i for i, layer in enumerate(layers) for nid in layer}
-        steps = {position[e.source.id] for e in diagram.edges()
-                 if position[e.target.id] == position[e.source.id] + 1}
+        steps = {position[e.source.id] for e in diagram.edges() if position[e.target.id] == position[e.source.id] + 1}
         forward = all(position[e.target.id] == position[e.source.id] + 1 for e in diagram.edges())
         if forward and steps == set(range(len(layers) - 1)):
             return axis, layers

@@ -1,6 +1,6 @@
 """The canonical node line as regular-expression pieces, shared by the grammar and the plan check.
 
-    [id, x, y, "shape", width, height, "line style", (fill), (line colour), [targets], "label"?]
+[id, x, y, "shape", width, height, "line style", (fill), (line colour), [targets], "label"?]
 """
 
 INT = r"-?\d{1,5}"
@@ -13,3 +13,8 @@ LABEL = r'"(?:[^"\\\n]|\\["\\])*"'
 # Everything between the id and the targets: position, shape, size, line style, fill, line colour.
 NODE_FIELDS = rf"{INT}, {INT}, {_SHAPE}, {INT}, {INT}, {_STYLE}, {_COLOUR}, {_COLOUR}"
 NODE = rf"\[{INT}, {NODE_FIELDS}, {TARGETS}(?:, {LABEL})?\]"
+
+# A whole answer, for a server that holds decoding to a regular expression (vLLM's structured
+# outputs): an optional comment line (the plan), then the list. Digits as [0-9], which every regex
+# engine reads. Looser than ml.grammar (the plan does not hold the list), but every match parses.
+ANSWER = rf"(?:#[^\n]*\n)?\[\n(?:{NODE},\n)*{NODE}\n\]".replace(r"\d", "[0-9]")

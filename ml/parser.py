@@ -23,13 +23,12 @@ from dataclasses import dataclass, field, replace
 
 from PIL import ImageColor
 
-from ml.diagram import (CANVAS_HEIGHT, CANVAS_WIDTH, DEFAULT_LINE_STYLE, DEFAULT_SHAPE, Diagram,
-                        Node)
+from ml.diagram import CANVAS_HEIGHT, CANVAS_WIDTH, DEFAULT_LINE_STYLE, DEFAULT_SHAPE, Diagram, Node
 
 MAX_TEXT_CHARS = 200_000
 MAX_NODES = 400
-MAX_TARGETS = 100     # per node; the training data's densest node has 10
-MAX_EDGES = 2_000     # in all; the training data's largest diagram has 250
+MAX_TARGETS = 100  # per node; the training data's densest node has 10
+MAX_EDGES = 2_000  # in all; the training data's largest diagram has 250
 MAX_DEPTH = 12
 MAX_LABEL_CHARS = 80
 # Values outside these ranges are clamped (with a warning): drawable, never absurd.
@@ -37,8 +36,19 @@ COORD_RANGE = {"x": (-CANVAS_WIDTH, 2 * CANVAS_WIDTH), "y": (-CANVAS_HEIGHT, 2 *
 SIZE_RANGE = (2, 2 * CANVAS_WIDTH)
 DEFAULT_FILL = (255, 255, 255)
 DEFAULT_LINE_COLOUR = (0, 0, 0)
-FIELD_NAMES = ("id", "x", "y", "shape", "width", "height", "line style", "fill colour",
-               "line colour", "targets", "label")
+FIELD_NAMES = (
+    "id",
+    "x",
+    "y",
+    "shape",
+    "width",
+    "height",
+    "line style",
+    "fill colour",
+    "line colour",
+    "targets",
+    "label",
+)
 
 
 class ParseError(ValueError):
@@ -53,7 +63,8 @@ class ParseResult:
 
 # ---------------------------------------------------------------- lexer
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<open>[\[(])
   | (?P<close>[\])])
@@ -63,7 +74,9 @@ _TOKEN = re.compile(r"""
   | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:px\b)?)
   | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*(?:[ \t]+[A-Za-z_][A-Za-z0-9_\-]*)*)
   | (?P<other>.)
-""", re.VERBOSE | re.DOTALL)
+""",
+    re.VERBOSE | re.DOTALL,
+)
 
 # A quoted string up to, not including, its closing quote; `_tokens` handles the quotes.
 _OPEN_STRING = {q: re.compile(rf"{q}(?:[^{q}\\\n]|\\.)*", re.DOTALL) for q in "\"'"}
@@ -105,22 +118,26 @@ def _tokens(text: str):
     while pos < size:
         quote = text[pos]
         if quote in _OPEN_STRING and pos >= unclosed_until[quote]:
-            end = _OPEN_STRING[quote].match(text, pos).end()
+            opened = _OPEN_STRING[quote].match(text, pos)
+            assert opened is not None  # text[pos] is the quote, which the pattern starts with
+            end = opened.end()
             if text.startswith(quote, end):
-                yield "string", _unquote(text[pos:end + 1])
+                yield "string", _unquote(text[pos : end + 1])
                 pos = end + 1
                 continue
             unclosed_until[quote] = end
         match = _TOKEN.match(text, pos)
+        assert match is not None  # `other` matches any character
         pos = match.end()
         kind = match.lastgroup
         if kind in ("ws", "comment", "other"):
             continue
-        value = match.group()
+        token = match.group()
+        value: str | float = token
         if kind == "number":
-            value = float(value[:-2] if value.endswith("px") else value)
+            value = float(token[:-2] if token.endswith("px") else token)
         elif kind in ("word", "hex"):
-            value = _Word(value)
+            value = _Word(token)
             kind = "word"
         yield kind, value
 
@@ -157,6 +174,7 @@ def _read(text: str) -> list:
 
 
 # ---------------------------------------------------------------- field coercion
+
 
 class _FieldError(ValueError):
     pass
@@ -261,7 +279,8 @@ def _colour(value, default, name: str, warnings: list[str], where: str) -> tuple
     except _FieldError:
         warnings.append(f"{where}: {name} {_show(value)!r} is not an (R, G, B) colour, using {default}")
         return default
-    return tuple(_clamped(c, 0, 255, name, warnings, where) for c in channels)
+    red, green, blue = (_clamped(c, 0, 255, name, warnings, where) for c in channels)
+    return red, green, blue
 
 
 def _targets(value, warnings: list[str], where: str) -> list[int]:
@@ -324,9 +343,12 @@ def _node(seq: _Seq, warnings: list[str]) -> Node | None:
             label = label[:MAX_LABEL_CHARS].rstrip()
         label = label or None
     return Node(
-        id=nid, x=x, y=y,
+        id=nid,
+        x=x,
+        y=y,
         shape=_shape(items[3], warnings, where),
-        width=width, height=height,
+        width=width,
+        height=height,
         line_style=_line_style(items[6], warnings, where),
         fill=_colour(items[7], DEFAULT_FILL, "fill colour", warnings, where),
         line_colour=_colour(items[8], DEFAULT_LINE_COLOUR, "line colour", warnings, where),
@@ -336,6 +358,7 @@ def _node(seq: _Seq, warnings: list[str]) -> Node | None:
 
 
 # ---------------------------------------------------------------- structure
+
 
 def _looks_like_node(value) -> bool:
     """A bracketed list whose first item is a number and which holds more than numbers."""
@@ -392,8 +415,10 @@ def parse(text: str) -> ParseResult:
         seen.add(node.id)
         nodes.append(node)
     if not nodes:
-        raise ParseError("no node list found: expected lines like "
-                         "[1, 100, 300, \"circle\", 40, 40, \"solid arrow\", (255, 255, 255), (0, 0, 0), [2]]")
+        raise ParseError(
+            "no node list found: expected lines like "
+            '[1, 100, 300, "circle", 40, 40, "solid arrow", (255, 255, 255), (0, 0, 0), [2]]'
+        )
     nodes = [_checked_targets(n, seen, warnings) for n in nodes]
     edges = sum(len(n.targets) for n in nodes)
     if edges > MAX_EDGES:
@@ -402,7 +427,7 @@ def parse(text: str) -> ParseResult:
 
 
 def _checked_targets(node: Node, ids: set[int], warnings: list[str]) -> Node:
-    kept: dict[int, None] = {}     # an ordered set
+    kept: dict[int, None] = {}  # an ordered set
     for target in node.targets:
         if target == node.id:
             warnings.append(f"node {node.id}: an edge to itself was dropped")
@@ -413,8 +438,9 @@ def _checked_targets(node: Node, ids: set[int], warnings: list[str]) -> Node:
         else:
             kept[target] = None
     if len(kept) > MAX_TARGETS:
-        raise ParseError(f"node {node.id} has {len(kept):,} targets, more than {MAX_TARGETS}: "
-                         "ask for a smaller diagram")
+        raise ParseError(
+            f"node {node.id} has {len(kept):,} targets, more than {MAX_TARGETS}: ask for a smaller diagram"
+        )
     targets = tuple(kept)
     if targets == node.targets:
         return node
@@ -423,12 +449,23 @@ def _checked_targets(node: Node, ids: set[int], warnings: list[str]) -> Node:
 
 # ---------------------------------------------------------------- serializer
 
+
 def serialize_node(node: Node, label_lead: str = "") -> str:
     fill = ", ".join(str(c) for c in node.fill)
     line = ", ".join(str(c) for c in node.line_colour)
     targets = ", ".join(str(t) for t in node.targets)
-    fields = [str(node.id), str(node.x), str(node.y), f'"{node.shape}"', str(node.width),
-              str(node.height), f'"{node.line_style}"', f"({fill})", f"({line})", f"[{targets}]"]
+    fields = [
+        str(node.id),
+        str(node.x),
+        str(node.y),
+        f'"{node.shape}"',
+        str(node.width),
+        str(node.height),
+        f'"{node.line_style}"',
+        f"({fill})",
+        f"({line})",
+        f"[{targets}]",
+    ]
     if node.label is not None:
         fields.append(json.dumps(label_lead + node.label, ensure_ascii=False))
     return "[" + ", ".join(fields) + "]"

@@ -50,8 +50,8 @@ _NAME = regex.compile(rf"\[{_ID}, ({_JSON_STRING})")
 @dataclass(frozen=True)
 class PlannedNode:
     id: int
-    targets: tuple[int, ...] | None = None   # None: the plan leaves the edges to the list
-    label: str | None = None                 # None: the plan holds no label
+    targets: tuple[int, ...] | None = None  # None: the plan leaves the edges to the list
+    label: str | None = None  # None: the plan holds no label
 
 
 def _scan(pattern: regex.Pattern, text: str) -> list[regex.Match] | None:
@@ -76,8 +76,11 @@ def _layers(text: str) -> list[PlannedNode] | None:
         return None
     layers = [tuple(int(i) for i in m.group(1).split(", ")) for m in matches]
     wired = [tuple(nid for nid in layer if not is_ellipsis_id(nid)) for layer in layers]
-    return [PlannedNode(nid, () if is_ellipsis_id(nid) or i + 1 == len(layers) else wired[i + 1])
-            for i, layer in enumerate(layers) for nid in layer]
+    return [
+        PlannedNode(nid, () if is_ellipsis_id(nid) or i + 1 == len(layers) else wired[i + 1])
+        for i, layer in enumerate(layers)
+        for nid in layer
+    ]
 
 
 def _nodes(text: str) -> list[PlannedNode] | None:
@@ -95,9 +98,9 @@ def read_plan(line: str) -> tuple[PlannedNode, ...] | None:
     line = line.rstrip("\n")
     try:
         if line.startswith(LAYERS_PREFIX):
-            nodes = _layers(line[len(LAYERS_PREFIX):])
+            nodes = _layers(line[len(LAYERS_PREFIX) :])
         elif line.startswith(NODES_PREFIX):
-            nodes = _nodes(line[len(NODES_PREFIX):])
+            nodes = _nodes(line[len(NODES_PREFIX) :])
         else:
             return None
     except ValueError:  # a field that is not valid JSON
@@ -135,8 +138,10 @@ def mixes_item_forms(partial_line: str) -> bool:
 _PARTIAL_NAME = regex.compile(r'\[\d{1,5}, "((?:[^"\\\n]|\\.)*)$')
 _FIRST_NAMES = regex.compile(rf"\[{_ID}, ({_JSON_STRING})")
 # A CNN plan's normalised layer labels (training.synthetic.cnn_layers): not spans of the request.
-LAYER_LABEL = regex.compile(r"(?:Input \d{1,5}x\d{1,5}(?:x\d{1,5})?|Conv \d{1,2}x\d{1,2}, \d{1,5}|MaxPool 2x2|FC \d{1,5}"
-                            r"|Output \d{1,5})")
+LAYER_LABEL = regex.compile(
+    r"(?:Input \d{1,5}x\d{1,5}(?:x\d{1,5})?|Conv \d{1,2}x\d{1,2}, \d{1,5}|MaxPool 2x2"
+    r"|FC \d{1,5}|Output \d{1,5})"
+)
 
 
 def _copied(name: str, request: str, whole: bool) -> bool:
@@ -187,7 +192,10 @@ def node_patterns(line: str) -> tuple[regex.Pattern, ...] | None:
     known = "(?:" + "|".join(str(n.id) for n in plan) + ")"
     patterns = []
     for node in plan:
-        targets = (regex.escape("[" + ", ".join(map(str, node.targets)) + "]") if node.targets is not None
-                   else rf"\[(?:{known}(?:, {known})*)?\]")
+        targets = (
+            regex.escape("[" + ", ".join(map(str, node.targets)) + "]")
+            if node.targets is not None
+            else rf"\[(?:{known}(?:, {known})*)?\]"
+        )
         patterns.append(regex.compile(rf"\[{node.id}, {NODE_FIELDS}, {targets}{_label_pattern(node.label)}\]"))
     return tuple(patterns)

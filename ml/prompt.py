@@ -8,9 +8,12 @@ NODE_FORMAT = (
     'At this time, each node is represented in the format of Python list "[node No., X position (px), '
     "Y position (px), shape (rectangle, round rectangle or circle), width (px), height (px), "
     "connection line shape (solid arrow, solid line or dashed line), background color, connection line color, "
-    'list of node No. s of other nodes pointed to by the connection line, label (optional text)]".')
-COLOUR_FORMAT = ("At this time, the color is represented in the format of tuple (R, G, B), between 0 and 255, and "
-                 "X position range is 0-1000 and Y position range is 0-600.")
+    'list of node No. s of other nodes pointed to by the connection line, label (optional text)]".'
+)
+COLOUR_FORMAT = (
+    "At this time, the color is represented in the format of tuple (R, G, B), between 0 and 255, and "
+    "X position range is 0-1000 and Y position range is 0-600."
+)
 READABILITY = "It is important to draw a representation of high readability."
 FORMAT_DESCRIPTION = f"{NODE_FORMAT}\n\n{COLOUR_FORMAT}\n\n{READABILITY}"
 # The sentences every prompt repeats: a tokenizer built for this format keeps each as one token.

@@ -25,6 +25,7 @@ MAX_EDGES: a diagram at those bounds scores in a fraction of a second).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -43,8 +44,8 @@ WEIGHTS = {
     "alignment": 1.0,
     "symmetry": 0.5,
 }
-FLOOR = 0.02          # a zero metric counts as this in the geometric mean
-MIN_GAP_PX = 20.0     # node spacing that counts as comfortable
+FLOOR = 0.02  # a zero metric counts as this in the geometric mean
+MIN_GAP_PX = 20.0  # node spacing that counts as comfortable
 ALIGN_TOLERANCE_PX = 3.0
 MIRROR_TOLERANCE_PX = 50.0
 VISIBLE_CONTRAST = 3.0
@@ -152,8 +153,9 @@ def edge_crossings(pairs: np.ndarray, segments: np.ndarray, n_nodes: int) -> flo
         later = slice(rows.start, m)
         block, rest = (rows, None), (None, later)
         # Two segments cross when each one's ends lie strictly on both sides of the other's line.
-        crossing = ((side(block, x1[rest], y1[rest]) * side(block, x2[rest], y2[rest]) < 0) &
-                    (side(rest, x1[block], y1[block]) * side(rest, x2[block], y2[block]) < 0))
+        crossing = (side(block, x1[rest], y1[rest]) * side(block, x2[rest], y2[rest]) < 0) & (
+            side(rest, x1[block], y1[block]) * side(rest, x2[block], y2[block]) < 0
+        )
         a, b = pairs[rows, 0, None], pairs[rows, 1, None]
         c, d = pairs[None, later, 0], pairs[None, later, 1]
         share = (a == c) | (a == d) | (b == c) | (b == d)
@@ -200,7 +202,7 @@ def _blocked(pairs: np.ndarray, segments: np.ndarray, inner: np.ndarray) -> np.n
     hit = inside & (t0 < t1)
     hit[np.arange(m), pairs[:, 0]] = False
     hit[np.arange(m), pairs[:, 1]] = False
-    return hit.any(axis=1)
+    return cast(np.ndarray, hit.any(axis=1))  # `hit` is 2-D, so this is an array (the stubs allow a scalar)
 
 
 def _visible(ratio: float) -> float:

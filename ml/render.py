@@ -29,9 +29,16 @@ def _clamp(value: float, limits: tuple[int, int]) -> int:
 
 def drawable(diagram: Diagram) -> Diagram:
     """The diagram with every coordinate and size inside the drawing limits."""
-    nodes = tuple(replace(n, x=_clamp(n.x, _X_LIMIT), y=_clamp(n.y, _Y_LIMIT),
-                          width=_clamp(n.width, _SIZE_LIMIT), height=_clamp(n.height, _SIZE_LIMIT))
-                  for n in diagram.nodes)
+    nodes = tuple(
+        replace(
+            n,
+            x=_clamp(n.x, _X_LIMIT),
+            y=_clamp(n.y, _Y_LIMIT),
+            width=_clamp(n.width, _SIZE_LIMIT),
+            height=_clamp(n.height, _SIZE_LIMIT),
+        )
+        for n in diagram.nodes
+    )
     return Diagram(nodes)
 
 

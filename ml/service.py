@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Protocol
 
-from diagrambot.config import Settings
-from ml.generator import EMBEDDED_MODEL, Generator, make_generator
-from ml.pipeline import Result, readability_scorer, run
+from ml.generator import Generator, make_generator
+from ml.paths import EMBEDDED_MODEL, resolve
+from ml.pipeline import Exploration, Result, readability_scorer, run
 from ml.scoring import nets
 from ml.scoring.personal import RatedDiagram
 from ml.scoring.ranking import LearnedScorer, load_scorer, resolve_path
+from ml.settings import DrawSettings
 
 log = logging.getLogger(__name__)
-__all__ = ["DiagramService", "RatedDiagram", "ReloadResult"]
+__all__ = ["DiagramService", "RatedDiagram", "ReloadResult", "Service"]
 SCORER_KINDS = ("cnn", "ae")
 
 
@@ -50,24 +52,50 @@ class ReloadResult:
         return text
 
 
+class Service(Protocol):
+    """What a front end needs from the drawing core. DiagramService is the real one; the tests'
+    FakeService (real pipeline, scripted model texts) satisfies the same interface."""
+
+    @property
+    def scorer(self) -> LearnedScorer | None:
+        """The learned scorer serving now (its autoencoder tags the latents ratings must carry), or None."""
+
+    def draw(
+        self,
+        request: str,
+        user_id: str | None = None,
+        n: int | None = None,
+        ratings: Sequence[RatedDiagram] = (),
+        seed: int | None = None,
+        progress: Callable[[str], None] | None = None,
+        top: int | None = None,
+    ) -> Result:
+        """Generate, render, score and rank candidates for one request (best first; the first `top`
+        are the ones shown, picked to be right, good and informative)."""
+
+    def reload(self, cnn: str | None = None, ae: str | None = None, generator: str | None = None) -> ReloadResult:
+        """Load retrained models; a kind that cannot be loaded keeps its previous model."""
+
+
 def _is_embedded(settings) -> bool:
     """Whether the generator is the embedded local model (the one ORPO jobs tune; others are left as configured)."""
-    model = Path(settings.model)
-    model = model if model.is_absolute() or model.exists() else EMBEDDED_MODEL.parent.parent / model
-    return settings.backend == "local" and not settings.adapter and model.resolve() == EMBEDDED_MODEL.resolve()
+    return (
+        settings.backend == "local"
+        and not settings.adapter
+        and resolve(settings.model).resolve() == EMBEDDED_MODEL.resolve()
+    )
 
 
 class DiagramService:
     """Owns the generator and the learned scorer; `reload` swaps in retrained versions."""
 
-    def __init__(self, settings: Settings, generator: Generator | None = None,
-                 scorer: LearnedScorer | None = None):
+    def __init__(self, settings: DrawSettings, generator: Generator | None = None, scorer: LearnedScorer | None = None):
         self.settings = settings
         self._lock = threading.Lock()
         self._generator = generator
         self._scorer = scorer if scorer is not None else load_scorer(settings.scoring)
         self._tunable = _is_embedded(settings.generator)
-        self._default_scoring = settings.scoring   # what a reload without a path serves
+        self._default_scoring = settings.scoring  # what a reload without a path serves
 
     @property
     def generator(self) -> Generator:
@@ -85,17 +113,25 @@ class DiagramService:
     def model_name(self) -> str:
         return getattr(self.generator, "name", "generator")
 
-    def draw(self, request: str, user_id: str | None = None, n: int | None = None,
-             ratings: Sequence[RatedDiagram] = (), seed: int | None = None,
-             progress: Callable[[str], None] | None = None) -> Result:
-        """Generate, render, score and rank candidates for one request (best first)."""
+    def draw(
+        self,
+        request: str,
+        user_id: str | None = None,
+        n: int | None = None,
+        ratings: Sequence[RatedDiagram] = (),
+        seed: int | None = None,
+        progress: Callable[[str], None] | None = None,
+        top: int | None = None,
+    ) -> Result:
+        """Generate, render, score and rank candidates for one request (best first; the first `top`,
+        default [pipeline] top, are picked as [scoring] explore says)."""
         n = n or self.settings.pipeline.candidates
         scorer = self.scorer
         scorers = [readability_scorer] + ([scorer.for_user(user_id, ratings)] if scorer else [])
-        return run(request, self.generator, n, scorers=scorers, seed=seed, progress=progress)
+        exploration = Exploration.configured(self.settings.scoring, shown=top or self.settings.pipeline.top)
+        return run(request, self.generator, n, scorers=scorers, seed=seed, progress=progress, exploration=exploration)
 
-    def reload(self, cnn: str | None = None, ae: str | None = None,
-               generator: str | None = None) -> ReloadResult:
+    def reload(self, cnn: str | None = None, ae: str | None = None, generator: str | None = None) -> ReloadResult:
         """Load scorer weights again (after a retrain: the paths of the active versions; None: the
         configured default), and a tuned generator (an ORPO job's model folder) when the embedded
         model is the one serving.
@@ -115,11 +151,15 @@ class DiagramService:
                 if serving is not None:
                     nets_by_kind[kind] = (getattr(serving, kind), getattr(serving, f"{kind}_meta"))
                     paths[kind] = getattr(serving.settings, kind)
-                log.error("could not load the %s model: %s; %s", kind, error,
-                          f"{paths[kind]} keeps serving" if kind in paths else "no learned scorer serves")
+                log.error(
+                    "could not load the %s model: %s; %s",
+                    kind,
+                    error,
+                    f"{paths[kind]} keeps serving" if kind in paths else "no learned scorer serves",
+                )
         scorer, settings = serving, self.settings.scoring
         if len(nets_by_kind) == len(SCORER_KINDS):
-            settings = replace(self.settings.scoring, **paths)
+            settings = replace(self.settings.scoring, cnn=paths["cnn"], ae=paths["ae"])
             scorer = LearnedScorer(settings, cnn=nets_by_kind["cnn"], ae=nets_by_kind["ae"])
         tuned = None
         if generator and self._tunable:
@@ -127,16 +167,20 @@ class DiagramService:
             try:
                 tuned = make_generator(tuned_settings)
                 loaded["generator"] = generator
-            except Exception as error:      # noqa: BLE001 - any failure leaves the old generator serving
+            except Exception as error:  # noqa: BLE001 - any failure leaves the old generator serving
                 failed["generator"] = f"{generator}: {type(error).__name__}: {error}"
-                log.error("could not load the tuned generator %s; the old one keeps serving", generator,
-                          exc_info=error)
+                log.error("could not load the tuned generator %s; the old one keeps serving", generator, exc_info=error)
         elif generator:
             log.info("tuned generator %s not loaded: the configured generator is not the embedded model", generator)
         with self._lock:
             self._scorer, self.settings.scoring = scorer, settings
             if tuned is not None:
                 self._generator, self.settings.generator = tuned, tuned_settings
-        log.info("models reloaded (cnn=%s, ae=%s, generator=%s)%s", settings.cnn, settings.ae,
-                 self.settings.generator.model, f"; FAILED: {failed}" if failed else "")
+        log.info(
+            "models reloaded (cnn=%s, ae=%s, generator=%s)%s",
+            settings.cnn,
+            settings.ae,
+            self.settings.generator.model,
+            f"; FAILED: {failed}" if failed else "",
+        )
         return ReloadResult(loaded, failed)

@@ -7,20 +7,20 @@ SQL lives outside this package.
 from .db import Database, NotFoundError, is_busy, utc_now
 from .images import ImageStore
 from .models import (
-    Candidate,
     JobRun,
     ModelVersion,
     Post,
     RatedCandidate,
     Rating,
     Request,
+    StoredCandidate,
     User,
     UserRating,
 )
 from .schema import LATEST_VERSION, SchemaTooNewError
 
 __all__ = [
-    "Candidate",
+    "StoredCandidate",
     "Database",
     "ImageStore",
     "JobRun",

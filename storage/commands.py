@@ -42,31 +42,34 @@ def add_parser(subparsers: Any) -> None:
     commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
-                        help=f"SQLite file (default: {DEFAULT_DB})")
-    common.add_argument("--data-dir", default=DEFAULT_DATA_DIR, metavar="DIR",
-                        help=f"folder holding images/ (default: {DEFAULT_DATA_DIR})")
+    common.add_argument("--db", default=DEFAULT_DB, metavar="PATH", help=f"SQLite file (default: {DEFAULT_DB})")
+    common.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help=f"folder holding images/ (default: {DEFAULT_DATA_DIR})",
+    )
 
     stats = commands.add_parser("stats", parents=[common], help="print counts as one JSON object")
     stats.set_defaults(func=run_db)
 
-    export = commands.add_parser("export", parents=[common],
-                                 help="write candidates, ratings and the rest as JSONL")
-    export.add_argument("--out", default="-", metavar="FILE.jsonl",
-                        help="output file, '-' for stdout (default)")
-    export.add_argument("--images", action="store_true",
-                        help="embed the PNG files (base64) so the export is self-contained")
+    export = commands.add_parser("export", parents=[common], help="write candidates, ratings and the rest as JSONL")
+    export.add_argument("--out", default="-", metavar="FILE.jsonl", help="output file, '-' for stdout (default)")
+    export.add_argument(
+        "--images", action="store_true", help="embed the PNG files (base64) so the export is self-contained"
+    )
     export.set_defaults(func=run_db)
 
-    imp = commands.add_parser("import", parents=[common],
-                              help="read a JSONL export; importing twice adds nothing")
-    imp.add_argument("file", metavar="FILE.jsonl",
-                     help="file written by 'db export', '-' for stdin; lines of at most "
-                          f"{MAX_LINE_CHARS:,} characters; a bad line imports nothing")
+    imp = commands.add_parser("import", parents=[common], help="read a JSONL export; importing twice adds nothing")
+    imp.add_argument(
+        "file",
+        metavar="FILE.jsonl",
+        help="file written by 'db export', '-' for stdin; lines of at most "
+        f"{MAX_LINE_CHARS:,} characters; a bad line imports nothing",
+    )
     imp.set_defaults(func=run_db)
 
-    vacuum = commands.add_parser("vacuum", parents=[common],
-                                 help="checkpoint the WAL and compact the file")
+    vacuum = commands.add_parser("vacuum", parents=[common], help="checkpoint the WAL and compact the file")
     vacuum.set_defaults(func=run_db)
 
 

@@ -17,13 +17,16 @@ import logging
 import os
 import sqlite3
 import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, Mapping
+from typing import Any
 
 import aiosqlite
 import numpy as np
+
+from ml.scores import STORED
 
 from .images import ImageStore
 from .models import (
@@ -31,13 +34,13 @@ from .models import (
     RATING_MAX,
     RATING_MIN,
     REQUEST_STATUSES,
-    Candidate,
     JobRun,
     ModelVersion,
     Post,
     RatedCandidate,
     Rating,
     Request,
+    StoredCandidate,
     User,
     UserRating,
 )
@@ -48,7 +51,7 @@ log = logging.getLogger(__name__)
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 # Score keys that have their own column (queried and sorted on); every key,
 # these included, is also kept in scores_json.
-SCORE_COLUMNS = ("readability", "cnn_score", "user_score", "final_score")
+SCORE_COLUMNS = tuple(str(name) for name in STORED)
 
 
 class NotFoundError(LookupError):
@@ -66,7 +69,7 @@ def is_busy(error: BaseException) -> bool:
 
 def utc_now() -> str:
     """The one timestamp format of the database: UTC ISO-8601 with microseconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def new_uid() -> str:
@@ -100,57 +103,95 @@ def to_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=_json_default)
 
 
+def _inserted_id(cursor: aiosqlite.Cursor) -> int:
+    """Row id of the row the INSERT on ``cursor`` just added (sqlite always sets it then)."""
+    row_id = cursor.lastrowid
+    if row_id is None:
+        raise RuntimeError("INSERT did not report the id of the new row")
+    return row_id
+
+
 def _score(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
 def _request(row: sqlite3.Row) -> Request:
     return Request(
-        id=row["id"], uid=row["uid"], user_id=row["user_id"], guild_id=row["guild_id"],
-        channel_id=row["channel_id"], text=row["text"], created=row["created"],
-        status=row["status"], error=row["error"], finished=row["finished"], remix_of=row["remix_of"],
+        id=row["id"],
+        uid=row["uid"],
+        user_id=row["user_id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        text=row["text"],
+        created=row["created"],
+        status=row["status"],
+        error=row["error"],
+        finished=row["finished"],
+        remix_of=row["remix_of"],
     )
 
 
-def _candidate(row: sqlite3.Row) -> Candidate:
-    return Candidate(
-        id=row["id"], uid=row["uid"], request_id=row["request_id"], rank=row["rank"],
-        model_text=row["model_text"], nodes_json=row["nodes_json"],
-        image_path=row["image_path"], image_sha256=row["image_sha256"],
-        readability=row["readability"], cnn_score=row["cnn_score"],
-        user_score=row["user_score"], final_score=row["final_score"],
-        scores=json.loads(row["scores_json"]), latent=blob_to_latent(row["latent"]),
+def _candidate(row: sqlite3.Row) -> StoredCandidate:
+    return StoredCandidate(
+        id=row["id"],
+        uid=row["uid"],
+        request_id=row["request_id"],
+        rank=row["rank"],
+        model_text=row["model_text"],
+        nodes_json=row["nodes_json"],
+        image_path=row["image_path"],
+        image_sha256=row["image_sha256"],
+        **{name: row[name] for name in SCORE_COLUMNS},
+        scores=json.loads(row["scores_json"]),
+        latent=blob_to_latent(row["latent"]),
         latent_model_version=row["latent_model_version"],
     )
 
 
 def _rating(row: sqlite3.Row) -> Rating:
     return Rating(
-        user_id=row["user_id"], candidate_id=row["candidate_id"], value=row["value"],
-        created=row["created"], updated=row["updated"],
+        user_id=row["user_id"],
+        candidate_id=row["candidate_id"],
+        value=row["value"],
+        created=row["created"],
+        updated=row["updated"],
     )
 
 
 def _user_rating(row: sqlite3.Row) -> UserRating:
     """A rating with its candidate's latent (a row of the rating queries that join candidates)."""
     return UserRating(
-        candidate_id=row["candidate_id"], value=row["value"], updated=row["updated"],
-        latent=blob_to_latent(row["latent"]), latent_model_version=row["latent_model_version"],
+        candidate_id=row["candidate_id"],
+        value=row["value"],
+        updated=row["updated"],
+        latent=blob_to_latent(row["latent"]),
+        latent_model_version=row["latent_model_version"],
+        nodes_json=row["nodes_json"] if "nodes_json" in row.keys() else None,
+        request_id=row["request_id"] if "request_id" in row.keys() else None,
     )
 
 
 def _model_version(row: sqlite3.Row) -> ModelVersion:
     return ModelVersion(
-        id=row["id"], kind=row["kind"], path=row["path"],
-        metrics=json.loads(row["metrics_json"]), created=row["created"],
-        active=bool(row["active"]), job_id=row["job_id"],
+        id=row["id"],
+        kind=row["kind"],
+        path=row["path"],
+        metrics=json.loads(row["metrics_json"]),
+        created=row["created"],
+        active=bool(row["active"]),
+        job_id=row["job_id"],
     )
 
 
 def _job(row: sqlite3.Row) -> JobRun:
     return JobRun(
-        id=row["id"], kind=row["kind"], started=row["started"], finished=row["finished"],
-        status=row["status"], log=row["log"], owner=row["owner"],
+        id=row["id"],
+        kind=row["kind"],
+        started=row["started"],
+        finished=row["finished"],
+        status=row["status"],
+        log=row["log"],
+        owner=row["owner"],
     )
 
 
@@ -195,7 +236,7 @@ class Database:
         *,
         synchronous: str = "NORMAL",
         busy_timeout_ms: int = 5000,
-    ) -> "Database":
+    ) -> Database:
         """Open (creating if needed) and migrate the database at ``path``.
 
         ``data_dir`` holds the image files and defaults to the database's folder.
@@ -232,7 +273,7 @@ class Database:
                 self._closed = True
                 await self._conn.close()
 
-    async def __aenter__(self) -> "Database":
+    async def __aenter__(self) -> Database:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -325,7 +366,7 @@ class Database:
                    VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)""",
                 (new_uid(), str(user_id), guild_id, channel_id, text, now, remix_of),
             )
-            return int(cursor.lastrowid)
+            return _inserted_id(cursor)
 
     async def set_request_status(self, request_id: int, status: str, error: str | None = None) -> None:
         """Move a request along queued -> running -> done|failed; terminal states stamp ``finished``."""
@@ -426,19 +467,25 @@ class Database:
                            final_score, scores_json, latent, latent_model_version)
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
-                        new_uid(), request_id, rank, model_text, nodes_json, relative, sha,
+                        new_uid(),
+                        request_id,
+                        rank,
+                        model_text,
+                        nodes_json,
+                        relative,
+                        sha,
                         *(_score(scores.get(k)) for k in SCORE_COLUMNS),
-                        to_json(scores), blob, latent_model_version,
+                        to_json(scores),
+                        blob,
+                        latent_model_version,
                     ),
                 )
-                return int(cursor.lastrowid)
+                return _inserted_id(cursor)
 
     async def update_scores(self, candidate_id: int, scores: Mapping[str, Any]) -> None:
         """Merge new scores (e.g. user_score after new ratings) into a candidate."""
         async with self._transaction() as conn:
-            rows = await conn.execute_fetchall(
-                "SELECT scores_json FROM candidates WHERE id = ?", (candidate_id,)
-            )
+            rows = list(await conn.execute_fetchall("SELECT scores_json FROM candidates WHERE id = ?", (candidate_id,)))
             if not rows:
                 raise NotFoundError(f"candidate {candidate_id} does not exist")
             merged = {**json.loads(rows[0][0]), **scores}
@@ -449,14 +496,12 @@ class Database:
                 (to_json(merged), *(_score(scores[k]) for k in columns), candidate_id),
             )
 
-    async def get_candidate(self, candidate_id: int) -> Candidate | None:
+    async def get_candidate(self, candidate_id: int) -> StoredCandidate | None:
         row = await self._fetchone("SELECT * FROM candidates WHERE id = ?", (candidate_id,))
         return None if row is None else _candidate(row)
 
-    async def candidates_for_request(self, request_id: int) -> list[Candidate]:
-        rows = await self._fetchall(
-            "SELECT * FROM candidates WHERE request_id = ? ORDER BY rank, id", (request_id,)
-        )
+    async def candidates_for_request(self, request_id: int) -> list[StoredCandidate]:
+        rows = await self._fetchall("SELECT * FROM candidates WHERE request_id = ? ORDER BY rank, id", (request_id,))
         return [_candidate(r) for r in rows]
 
     async def set_latent(self, candidate_id: int, latent: np.ndarray, version: str) -> None:
@@ -480,7 +525,7 @@ class Database:
             cursor = await conn.execute("DELETE FROM latent_staging")
             return cursor.rowcount
 
-    async def unstaged_candidates(self, version: str, limit: int, after: int = 0) -> list[Candidate]:
+    async def unstaged_candidates(self, version: str, limit: int, after: int = 0) -> list[StoredCandidate]:
         """Up to ``limit`` candidates with ids above ``after``, in id order, whose latent is
         not from ``version`` and not staged for it (a page of a re-embedding pass)."""
         if limit < 1:
@@ -495,9 +540,7 @@ class Database:
         )
         return [_candidate(r) for r in rows]
 
-    async def stage_latents(
-        self, version: str, latents: Iterable[tuple[int, np.ndarray | None]]
-    ) -> int:
+    async def stage_latents(self, version: str, latents: Iterable[tuple[int, np.ndarray | None]]) -> int:
         """Stage ``(candidate_id, latent)`` pairs made by autoencoder ``version``, in one transaction.
 
         A latent of ``None`` stages "no latent" (the candidate could not be embedded); a
@@ -548,7 +591,7 @@ class Database:
 
     async def iter_candidates(
         self, batch_size: int = 256, *, stale_for_version: str | None = None
-    ) -> AsyncIterator[Candidate]:
+    ) -> AsyncIterator[StoredCandidate]:
         """Yield all candidates in id order, one locked page at a time.
 
         Paging keeps the bot responsive during a long re-embedding pass. With
@@ -572,10 +615,10 @@ class Database:
                 return
             after = rows[-1]["id"]
 
-    async def all_candidates(self) -> list[Candidate]:
+    async def all_candidates(self) -> list[StoredCandidate]:
         return [c async for c in self.iter_candidates()]
 
-    def image_file(self, candidate: Candidate) -> Path | None:
+    def image_file(self, candidate: StoredCandidate) -> Path | None:
         """Absolute path of a candidate's PNG, or None if it has none."""
         return None if candidate.image_path is None else self.images.path(candidate.image_path)
 
@@ -591,9 +634,7 @@ class Database:
             )
 
     async def candidate_for_message(self, message_id: int) -> int | None:
-        return await self._scalar(
-            "SELECT candidate_id FROM posts WHERE message_id = ?", (message_id,)
-        )
+        return await self._scalar("SELECT candidate_id FROM posts WHERE message_id = ?", (message_id,))
 
     async def get_post(self, message_id: int) -> Post | None:
         row = await self._fetchone("SELECT * FROM posts WHERE message_id = ?", (message_id,))
@@ -617,9 +658,7 @@ class Database:
                 (str(user_id), candidate_id, value, now, now),
             )
 
-    async def remove_rating(
-        self, user_id: str | int, candidate_id: int, value: int | None = None
-    ) -> bool:
+    async def remove_rating(self, user_id: str | int, candidate_id: int, value: int | None = None) -> bool:
         """Delete a rating; return whether one was deleted.
 
         With ``value``, delete only if the stored value equals it: when a user
@@ -653,9 +692,7 @@ class Database:
         return [_user_rating(r) for r in rows]
 
     async def ratings_for_candidate(self, candidate_id: int) -> list[Rating]:
-        rows = await self._fetchall(
-            "SELECT * FROM ratings WHERE candidate_id = ? ORDER BY user_id", (candidate_id,)
-        )
+        rows = await self._fetchall("SELECT * FROM ratings WHERE candidate_id = ? ORDER BY user_id", (candidate_id,))
         return [_rating(r) for r in rows]
 
     async def all_ratings(self) -> list[Rating]:
@@ -665,9 +702,7 @@ class Database:
     async def rating_count(self) -> int:
         return int(await self._scalar("SELECT count(*) FROM ratings"))
 
-    async def ratings_for_ranking(
-        self, user_id: str | int, latent_version: str | None, limit: int
-    ) -> list[UserRating]:
+    async def ratings_for_ranking(self, user_id: str | int, latent_version: str | None, limit: int) -> list[UserRating]:
         """The user's ``limit`` most recent ratings (newest first): the input of their k-NN.
 
         A rating carries its candidate's latent only when autoencoder ``latent_version``
@@ -677,7 +712,7 @@ class Database:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         rows = await self._fetchall(
-            """SELECT r.candidate_id, r.value, r.updated, c.latent_model_version,
+            """SELECT r.candidate_id, r.value, r.updated, c.latent_model_version, c.nodes_json, c.request_id,
                       CASE WHEN c.latent_model_version = ? THEN c.latent END AS latent
                FROM ratings r JOIN candidates c ON c.id = r.candidate_id
                WHERE r.user_id = ? ORDER BY r.updated DESC, r.candidate_id DESC LIMIT ?""",
@@ -685,9 +720,13 @@ class Database:
         )
         return [
             UserRating(
-                candidate_id=r["candidate_id"], value=r["value"], updated=r["updated"],
+                candidate_id=r["candidate_id"],
+                value=r["value"],
+                updated=r["updated"],
                 latent=blob_to_latent(r["latent"]),
                 latent_model_version=r["latent_model_version"] if r["latent"] is not None else None,
+                nodes_json=r["nodes_json"],
+                request_id=r["request_id"],
             )
             for r in rows
         ]
@@ -704,7 +743,7 @@ class Database:
             raise ValueError(f"limit must be at least 1, got {limit}")
         rows = await self._fetchall(
             """SELECT r.user_id, r.candidate_id, r.value, r.updated, c.latent,
-                      c.latent_model_version
+                      c.latent_model_version, c.nodes_json, c.request_id
                FROM ratings r JOIN candidates c ON c.id = r.candidate_id
                WHERE c.latent_model_version = ? AND c.latent IS NOT NULL AND r.user_id IS NOT ?
                ORDER BY r.updated DESC, r.candidate_id DESC LIMIT ?""",
@@ -741,8 +780,12 @@ class Database:
         )
         return [
             RatedCandidate(
-                user_id=r["user_id"], request_id=r["request_id"], request_text=r["request_text"],
-                candidate_id=r["candidate_id"], model_text=r["model_text"], value=r["value"],
+                user_id=r["user_id"],
+                request_id=r["request_id"],
+                request_text=r["request_text"],
+                candidate_id=r["candidate_id"],
+                model_text=r["model_text"],
+                value=r["value"],
             )
             for r in rows
         ]
@@ -779,26 +822,20 @@ class Database:
         """Register a trained model file (made by job ``job_id``); optionally make it the active one of its kind."""
         async with self._transaction() as conn:
             if activate:
-                await conn.execute(
-                    "UPDATE model_versions SET active = 0 WHERE kind = ? AND active = 1", (kind,)
-                )
+                await conn.execute("UPDATE model_versions SET active = 0 WHERE kind = ? AND active = 1", (kind,))
             cursor = await conn.execute(
                 """INSERT INTO model_versions (kind, path, metrics_json, created, active, job_id)
                    VALUES (?, ?, ?, ?, ?, ?)""",
                 (kind, str(path), to_json(dict(metrics or {})), utc_now(), int(activate), job_id),
             )
-            return int(cursor.lastrowid)
+            return _inserted_id(cursor)
 
     @staticmethod
     async def _activate(conn: aiosqlite.Connection, version_id: int) -> None:
-        rows = await conn.execute_fetchall(
-            "SELECT kind FROM model_versions WHERE id = ?", (version_id,)
-        )
+        rows = list(await conn.execute_fetchall("SELECT kind FROM model_versions WHERE id = ?", (version_id,)))
         if not rows:
             raise NotFoundError(f"model version {version_id} does not exist")
-        await conn.execute(
-            "UPDATE model_versions SET active = 0 WHERE kind = ? AND active = 1", (rows[0][0],)
-        )
+        await conn.execute("UPDATE model_versions SET active = 0 WHERE kind = ? AND active = 1", (rows[0][0],))
         await conn.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,))
 
     async def activate_model_version(self, version_id: int) -> None:
@@ -812,24 +849,18 @@ class Database:
         A failed retrain that activated the first version of its kind is undone this way.
         """
         async with self._transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE model_versions SET active = 0 WHERE kind = ? AND active = 1", (kind,)
-            )
+            cursor = await conn.execute("UPDATE model_versions SET active = 0 WHERE kind = ? AND active = 1", (kind,))
             return cursor.rowcount
 
     async def active_model(self, kind: str) -> ModelVersion | None:
-        row = await self._fetchone(
-            "SELECT * FROM model_versions WHERE kind = ? AND active = 1", (kind,)
-        )
+        row = await self._fetchone("SELECT * FROM model_versions WHERE kind = ? AND active = 1", (kind,))
         return None if row is None else _model_version(row)
 
     async def model_versions(self, kind: str | None = None) -> list[ModelVersion]:
         if kind is None:
             rows = await self._fetchall("SELECT * FROM model_versions ORDER BY id")
         else:
-            rows = await self._fetchall(
-                "SELECT * FROM model_versions WHERE kind = ? ORDER BY id", (kind,)
-            )
+            rows = await self._fetchall("SELECT * FROM model_versions WHERE kind = ? ORDER BY id", (kind,))
         return [_model_version(r) for r in rows]
 
     # ------------------------------------------------------------------ job runs
@@ -841,7 +872,7 @@ class Database:
                 "INSERT INTO job_runs (kind, started, status, owner) VALUES (?, ?, 'running', ?)",
                 (kind, utc_now(), owner),
             )
-            return int(cursor.lastrowid)
+            return _inserted_id(cursor)
 
     async def finish_job(self, job_id: int, status: str, log: str | None = None) -> None:
         """Close a job as ok, failed or interrupted, stamping ``finished``."""
@@ -859,9 +890,7 @@ class Database:
         if kind is None:
             rows = await self._fetchall("SELECT * FROM job_runs ORDER BY id DESC LIMIT ?", (limit,))
         else:
-            rows = await self._fetchall(
-                "SELECT * FROM job_runs WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit)
-            )
+            rows = await self._fetchall("SELECT * FROM job_runs WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit))
         return [_job(r) for r in rows]
 
     async def interrupt_job(self, job_id: int, log: str) -> bool:
@@ -903,11 +932,12 @@ class Database:
             params: tuple[Any, ...] = ()
         else:
             requests = "(SELECT * FROM requests WHERE guild_id = ?)"
-            candidates = ("(SELECT c.* FROM candidates c JOIN requests q ON q.id = c.request_id"
-                          " WHERE q.guild_id = ?)")
-            users_sql = (f"SELECT count(*) FROM (SELECT user_id FROM {requests}"
-                         f" UNION SELECT g.user_id FROM ratings g JOIN {candidates} c"
-                         " ON c.id = g.candidate_id)")
+            candidates = "(SELECT c.* FROM candidates c JOIN requests q ON q.id = c.request_id WHERE q.guild_id = ?)"
+            users_sql = (
+                f"SELECT count(*) FROM (SELECT user_id FROM {requests}"
+                f" UNION SELECT g.user_id FROM ratings g JOIN {candidates} c"
+                " ON c.id = g.candidate_id)"
+            )
             params = (int(guild_id),)
         posts = f"posts p JOIN {candidates} c ON c.id = p.candidate_id"
         ratings = f"ratings g JOIN {candidates} c ON c.id = g.candidate_id"
@@ -915,7 +945,7 @@ class Database:
             conn = self._conn
 
             async def count(sql: str, args: tuple[Any, ...] = ()) -> int:
-                return int((await conn.execute_fetchall(sql, args))[0][0])
+                return int(list(await conn.execute_fetchall(sql, args))[0][0])
 
             async def by_status(table: str, args: tuple[Any, ...] = ()) -> dict[str, int]:
                 rows = await conn.execute_fetchall(
@@ -923,9 +953,7 @@ class Database:
                 )
                 return {r[0]: r[1] for r in rows}
 
-            active = await conn.execute_fetchall(
-                "SELECT kind, id FROM model_versions WHERE active = 1 ORDER BY kind"
-            )
+            active = await conn.execute_fetchall("SELECT kind, id FROM model_versions WHERE active = 1 ORDER BY kind")
             return {
                 "schema_version": await count("PRAGMA user_version"),
                 "users": await count(users_sql, params * users_sql.count("?")),

@@ -42,11 +42,11 @@ class Request:
     status: str
     error: str | None
     finished: str | None
-    remix_of: int | None = None   # the request this one was remixed from (the Remix button)
+    remix_of: int | None = None  # the request this one was remixed from (the Remix button)
 
 
 @dataclass(frozen=True)
-class Candidate:
+class StoredCandidate:
     id: int
     uid: str
     request_id: int
@@ -83,20 +83,23 @@ class Rating:
 
 @dataclass(frozen=True)
 class UserRating:
-    """A user's rating joined with the rated candidate's latent (k-NN input)."""
+    """A user's rating joined with what ranking learns from: the rated candidate's latent (k-NN),
+    its node list (style features) and its request (the diagrams shown together)."""
 
     candidate_id: int
     value: int
     updated: str
     latent: np.ndarray | None = field(compare=False, repr=False)
     latent_model_version: str | None = None
+    nodes_json: str | None = field(default=None, compare=False, repr=False)
+    request_id: int | None = None
 
 
 @dataclass(frozen=True)
 class RatedCandidate:
     """One user's rating of one candidate, with the model's text and its request's text.
 
-    Two of these with the same user and request make a preference pair (training/orpo.py).
+    Two of these with the same user and request make a preference pair (training/orpo_pairs.py).
     """
 
     user_id: str
@@ -115,7 +118,7 @@ class ModelVersion:
     metrics: dict[str, Any] = field(compare=False)
     created: str = ""
     active: bool = False
-    job_id: int | None = None   # the job that trained it (None: registered by hand or by older code)
+    job_id: int | None = None  # the job that trained it (None: registered by hand or by older code)
 
 
 @dataclass(frozen=True)
@@ -126,4 +129,4 @@ class JobRun:
     finished: str | None
     status: str
     log: str | None
-    owner: str | None = None    # "host:pid" of the process running it (None: older code)
+    owner: str | None = None  # "host:pid" of the process running it (None: older code)

@@ -139,7 +139,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP TABLE job_runs",
             "ALTER TABLE job_runs_v4 RENAME TO job_runs",
             "CREATE INDEX job_runs_by_kind ON job_runs(kind, status)",
-            "ALTER TABLE model_versions ADD COLUMN job_id INTEGER",   # the job that trained it
+            "ALTER TABLE model_versions ADD COLUMN job_id INTEGER",  # the job that trained it
             """CREATE TABLE latent_staging (
                 candidate_id INTEGER PRIMARY KEY
                              REFERENCES candidates(id) ON DELETE CASCADE,
@@ -182,9 +182,7 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION) -> int:
     try:
         current = schema_version(conn)
         if current > LATEST_VERSION:
-            raise SchemaTooNewError(
-                f"database schema is version {current}, this code knows up to {LATEST_VERSION}"
-            )
+            raise SchemaTooNewError(f"database schema is version {current}, this code knows up to {LATEST_VERSION}")
         for version in range(current + 1, target + 1):
             step = MIGRATIONS[version - 1]
             log.info("migrating database to v%d: %s", version, step.description)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from diagrambot.errors import UserError
+from ml.errors import UserError
 
 DEFAULT_DB_PATH = "data/diagrambot.sqlite3"
 DEFAULT_DATA_DIR = "data"
@@ -16,8 +16,8 @@ DEFAULT_DATA_DIR = "data"
 
 @dataclass
 class StorageSettings:
-    db_path: str = DEFAULT_DB_PATH      # SQLite file (created and migrated on first open)
-    data_dir: str = DEFAULT_DATA_DIR    # folder holding images/ (content-addressed PNGs)
+    db_path: str = DEFAULT_DB_PATH  # SQLite file (created and migrated on first open)
+    data_dir: str = DEFAULT_DATA_DIR  # folder holding images/ (content-addressed PNGs)
 
     def __post_init__(self) -> None:
         # An empty path would open a throwaway database (SQLite) or write into the current folder.

@@ -28,15 +28,16 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any
 
 import numpy as np
 
 from ml.diagram import Diagram
 from ml.parser import MAX_TEXT_CHARS, ParseError, parse
 
-from .db import Database, SCORE_COLUMNS, blob_to_latent, latent_to_blob, to_json, utc_now
+from .db import SCORE_COLUMNS, Database, blob_to_latent, latent_to_blob, to_json, utc_now
 from .images import ImageStore
 from .models import RATING_MAX, RATING_MIN, REQUEST_STATUSES
 from .schema import LATEST_VERSION
@@ -65,8 +66,7 @@ _UID = re.compile(r"[0-9a-f]{32}")
 _UID_FIELDS = ("uid", "request_uid", "candidate_uid", "remix_of_uid")
 _SNOWFLAKE_FIELDS = ("message_id", "channel_id", "guild_id")
 _TIMESTAMP_FIELDS = ("created", "updated", "finished")
-_NAME_FIELDS = {("user", "id"), ("request", "user_id"), ("rating", "user_id"),
-                ("candidate", "latent_model_version")}
+_NAME_FIELDS = {("user", "id"), ("request", "user_id"), ("rating", "user_id"), ("candidate", "latent_model_version")}
 
 # Field name -> accepted JSON types. Every listed field is required (it may be
 # null where NoneType is accepted); unknown fields are ignored so later
@@ -75,18 +75,33 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "header": {"format": _INT},
     "user": {"id": _STR, "name": (_STR, _NONE), "created": _STR},
     "request": {
-        "uid": _STR, "user_id": _STR, "guild_id": (_INT, _NONE), "channel_id": (_INT, _NONE),
-        "text": _STR, "created": _STR, "status": _STR, "error": (_STR, _NONE),
+        "uid": _STR,
+        "user_id": _STR,
+        "guild_id": (_INT, _NONE),
+        "channel_id": (_INT, _NONE),
+        "text": _STR,
+        "created": _STR,
+        "status": _STR,
+        "error": (_STR, _NONE),
         "finished": (_STR, _NONE),
     },
     "candidate": {
-        "uid": _STR, "request_uid": _STR, "rank": _INT, "model_text": _STR,
-        "nodes_json": _STR, "image_sha256": (_STR, _NONE), "scores": _DICT,
-        "latent": (_LIST, _NONE), "latent_model_version": (_STR, _NONE),
+        "uid": _STR,
+        "request_uid": _STR,
+        "rank": _INT,
+        "model_text": _STR,
+        "nodes_json": _STR,
+        "image_sha256": (_STR, _NONE),
+        "scores": _DICT,
+        "latent": (_LIST, _NONE),
+        "latent_model_version": (_STR, _NONE),
     },
     "post": {"message_id": _INT, "channel_id": _INT, "candidate_uid": _STR, "created": _STR},
     "rating": {
-        "user_id": _STR, "candidate_uid": _STR, "value": _INT, "created": _STR,
+        "user_id": _STR,
+        "candidate_uid": _STR,
+        "value": _INT,
+        "created": _STR,
         "updated": _STR,
     },
 }
@@ -103,9 +118,7 @@ class ImportFormatError(ValueError):
 # ---------------------------------------------------------------------- export
 
 
-async def export_jsonl(
-    db: Database, write: Callable[[str], Any], *, include_images: bool = False
-) -> dict[str, int]:
+async def export_jsonl(db: Database, write: Callable[[str], Any], *, include_images: bool = False) -> dict[str, int]:
     """Write every record as one JSON line through ``write``; return counts per type.
 
     Reads inside one transaction, so the export is a consistent snapshot even
@@ -121,8 +134,7 @@ async def export_jsonl(
         conn = db._conn
         await conn.execute("BEGIN")
         try:
-            emit({"type": "header", "format": FORMAT_VERSION, "schema_version": LATEST_VERSION,
-                  "exported": utc_now()})
+            emit({"type": "header", "format": FORMAT_VERSION, "schema_version": LATEST_VERSION, "exported": utc_now()})
             async with conn.execute("SELECT * FROM users ORDER BY id") as cur:
                 async for r in cur:
                     emit({"type": "user", "id": r["id"], "name": r["name"], "created": r["created"]})
@@ -131,8 +143,9 @@ async def export_jsonl(
                    LEFT JOIN requests p ON p.id = r.remix_of ORDER BY r.id"""
             ) as cur:
                 async for r in cur:
-                    emit({"type": "request", **{k: r[k] for k in _FIELDS["request"]},
-                          "remix_of_uid": r["remix_of_uid"]})
+                    emit(
+                        {"type": "request", **{k: r[k] for k in _FIELDS["request"]}, "remix_of_uid": r["remix_of_uid"]}
+                    )
             async with conn.execute(
                 """SELECT c.*, r.uid AS request_uid, r.text AS request_text
                    FROM candidates c JOIN requests r ON r.id = c.request_id ORDER BY c.id"""
@@ -144,25 +157,36 @@ async def export_jsonl(
                    JOIN candidates c ON c.id = p.candidate_id ORDER BY p.message_id"""
             ) as cur:
                 async for r in cur:
-                    emit({"type": "post", "message_id": r["message_id"],
-                          "channel_id": r["channel_id"], "candidate_uid": r["candidate_uid"],
-                          "created": r["created"]})
+                    emit(
+                        {
+                            "type": "post",
+                            "message_id": r["message_id"],
+                            "channel_id": r["channel_id"],
+                            "candidate_uid": r["candidate_uid"],
+                            "created": r["created"],
+                        }
+                    )
             async with conn.execute(
                 """SELECT g.*, c.uid AS candidate_uid FROM ratings g
                    JOIN candidates c ON c.id = g.candidate_id ORDER BY c.id, g.user_id"""
             ) as cur:
                 async for r in cur:
-                    emit({"type": "rating", "user_id": r["user_id"],
-                          "candidate_uid": r["candidate_uid"], "value": r["value"],
-                          "created": r["created"], "updated": r["updated"]})
+                    emit(
+                        {
+                            "type": "rating",
+                            "user_id": r["user_id"],
+                            "candidate_uid": r["candidate_uid"],
+                            "value": r["value"],
+                            "created": r["created"],
+                            "updated": r["updated"],
+                        }
+                    )
         finally:
             await conn.execute("COMMIT")
     return dict(counts)
 
 
-def _candidate_record(
-    r: Any, images: ImageStore, include_images: bool, counts: Counter[str]
-) -> dict[str, Any]:
+def _candidate_record(r: Any, images: ImageStore, include_images: bool, counts: Counter[str]) -> dict[str, Any]:
     latent = blob_to_latent(r["latent"])
     record = {
         "type": "candidate",
@@ -245,7 +269,7 @@ def _validate(number: int, record: Any) -> None:
         fail(f"unsupported export format {record['format']} (this code reads {FORMAT_VERSION})")
     if kind == "request" and record["status"] not in REQUEST_STATUSES:
         fail(f"request status {record['status']!r} not in {REQUEST_STATUSES}")
-    remix_of = record.get("remix_of_uid")   # optional: exports before the Remix button lack it
+    remix_of = record.get("remix_of_uid")  # optional: exports before the Remix button lack it
     if kind == "request" and remix_of is not None:
         if not isinstance(remix_of, str):
             fail(f"request field 'remix_of_uid' has the wrong type ({type(remix_of).__name__})")
@@ -362,7 +386,7 @@ async def import_records(db: Database, records: list[tuple[int, dict[str, Any]]]
 
     async def lookup(table: str, uid: str, cache: dict[str, int], number: int) -> int:
         if uid not in cache:
-            rows = await conn.execute_fetchall(f"SELECT id FROM {table} WHERE uid = ?", (uid,))
+            rows = list(await conn.execute_fetchall(f"SELECT id FROM {table} WHERE uid = ?", (uid,)))
             if not rows:
                 raise ImportFormatError(number, f"refers to unknown {table[:-1]} uid {uid!r}")
             cache[uid] = rows[0][0]
@@ -410,10 +434,16 @@ async def import_records(db: Database, records: list[tuple[int, dict[str, Any]]]
                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                            ON CONFLICT (uid) DO NOTHING""",
                         (
-                            r["uid"], request_id, r["rank"], r["model_text"], r["nodes_json"],
-                            None if sha is None else ImageStore.relative_path(sha), sha,
+                            r["uid"],
+                            request_id,
+                            r["rank"],
+                            r["model_text"],
+                            r["nodes_json"],
+                            None if sha is None else ImageStore.relative_path(sha),
+                            sha,
                             *(_number(scores.get(k)) for k in SCORE_COLUMNS),
-                            to_json(scores), latent_to_blob(r["latent"]),
+                            to_json(scores),
+                            latent_to_blob(r["latent"]),
                             r["latent_model_version"],
                         ),
                     )

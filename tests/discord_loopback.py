@@ -46,10 +46,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -61,23 +62,36 @@ DISCORD_EPOCH_MS = 1420070400000
 API_PREFIX = "/api/v10"
 
 # Gateway opcodes and intents (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
-OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_RESUME, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 0, 1, 2, 6, 9, 10, 11
+OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_RESUME, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = (
+    0,
+    1,
+    2,
+    6,
+    9,
+    10,
+    11,
+)
 INTENT_GUILDS = 1 << 0
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
-EVENT_INTENTS = {"GUILD_CREATE": INTENT_GUILDS, "MESSAGE_CREATE": INTENT_GUILD_MESSAGES,
-                 "MESSAGE_REACTION_ADD": INTENT_GUILD_MESSAGE_REACTIONS,
-                 "MESSAGE_REACTION_REMOVE": INTENT_GUILD_MESSAGE_REACTIONS}
+EVENT_INTENTS = {
+    "GUILD_CREATE": INTENT_GUILDS,
+    "MESSAGE_CREATE": INTENT_GUILD_MESSAGES,
+    "MESSAGE_REACTION_ADD": INTENT_GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_REMOVE": INTENT_GUILD_MESSAGE_REACTIONS,
+}
 ALL_PERMISSIONS = str((1 << 50) - 1)
-RATING_EMOJIS = ["1\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
-                 "2\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
-                 "3\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
-                 "4\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
-                 "5\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}"]
+RATING_EMOJIS = [
+    "1\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
+    "2\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
+    "3\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
+    "4\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
+    "5\N{VARIATION SELECTOR-16}\N{COMBINING ENCLOSING KEYCAP}",
+]
 
 
 def iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class Snowflakes:
@@ -96,7 +110,7 @@ class Snowflakes:
 
 @dataclass
 class UploadedFile:
-    field: str          # the multipart field name, e.g. "files[0]"
+    field: str  # the multipart field name, e.g. "files[0]"
     filename: str
     content_type: str
     data: bytes
@@ -107,18 +121,18 @@ class Recorded:
     """One HTTP request the server received (and what it answered)."""
 
     index: int
-    t: float                      # time.monotonic() on arrival
+    t: float  # time.monotonic() on arrival
     method: str
-    path: str                     # without /api/v10, percent-decoded
+    path: str  # without /api/v10, percent-decoded
     query: dict
-    route: str                    # route name, or "unknown"
-    authorized: bool              # Authorization was "Bot <the expected token>" (never stored itself)
+    route: str  # route name, or "unknown"
+    authorized: bool  # Authorization was "Bot <the expected token>" (never stored itself)
     has_auth: bool
-    json: Any = None              # the JSON body, or a multipart request's payload_json
+    json: Any = None  # the JSON body, or a multipart request's payload_json
     files: list[UploadedFile] = field(default_factory=list)
     multipart: bool = False
     status: int = 0
-    retry_after: float | None = None   # set when answered 429
+    retry_after: float | None = None  # set when answered 429
 
 
 @dataclass
@@ -132,13 +146,13 @@ class RateLimitRule:
     retry_after: float = 0.3
     global_: bool = False
     hits: int = 0
-    limited: set = field(default_factory=set)   # probability rules: requests already answered 429 once
+    limited: set = field(default_factory=set)  # probability rules: requests already answered 429 once
 
 
 @dataclass
 class GatewayMessage:
     t: float
-    direction: str   # "in" (from the bot) or "out"
+    direction: str  # "in" (from the bot) or "out"
     op: int
     event: str | None
     seq: int | None
@@ -151,8 +165,8 @@ class Session:
     id: str
     intents: int
     seq: int = 0
-    log: list = field(default_factory=list)   # (seq, event name, data) of every dispatch
-    conn: "Connection | None" = None
+    log: list = field(default_factory=list)  # (seq, event name, data) of every dispatch
+    conn: Connection | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -181,11 +195,12 @@ class SentInteraction:
 class LoopbackDiscord:
     """`server = LoopbackDiscord(token=...); server.start(); ... server.stop()` (or use `with`)."""
 
-    def __init__(self, token: str, *, heartbeat_ms: int = 41250, echo_own_reactions: bool = True,
-                 users: int = 3, seed: int = 0) -> None:
+    def __init__(
+        self, token: str, *, heartbeat_ms: int = 41250, echo_own_reactions: bool = True, users: int = 3, seed: int = 0
+    ) -> None:
         self._token = token
         self.heartbeat_ms = heartbeat_ms
-        self.echo_own_reactions = echo_own_reactions   # Discord sends the bot its own reactions too
+        self.echo_own_reactions = echo_own_reactions  # Discord sends the bot its own reactions too
         self.ids = Snowflakes()
         self.rng = random.Random(seed)
         self.app_id = self.ids()
@@ -199,14 +214,14 @@ class LoopbackDiscord:
         self.cond = threading.Condition(threading.RLock())
         self.requests: list[Recorded] = []
         self.unknown: list[str] = []
-        self.messages: dict[int, dict] = {}            # channel messages by id
-        self.reactions: dict[int, dict[str, list[int]]] = {}   # message id -> emoji -> user ids, in order
-        self.webhook_messages: dict[str, dict[str, dict]] = {}   # token -> "@original" | id -> message
-        self.original_edits: dict[str, list[dict]] = {}          # token -> every @original edit body
+        self.messages: dict[int, dict] = {}  # channel messages by id
+        self.reactions: dict[int, dict[str, list[int]]] = {}  # message id -> emoji -> user ids, in order
+        self.webhook_messages: dict[str, dict[str, dict]] = {}  # token -> "@original" | id -> message
+        self.original_edits: dict[str, list[dict]] = {}  # token -> every @original edit body
         self.followups: dict[str, list[dict]] = {}
         self.interactions: dict[int, SentInteraction] = {}
         self.by_token: dict[str, SentInteraction] = {}
-        self.commands: dict[int | None, list[dict]] = {}          # guild id (None: global) -> commands
+        self.commands: dict[int | None, list[dict]] = {}  # guild id (None: global) -> commands
         self.rules: list[RateLimitRule] = []
         self.gateway: list[GatewayMessage] = []
         self.sessions: dict[str, Session] = {}
@@ -230,7 +245,7 @@ class LoopbackDiscord:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/"
 
-    def start(self) -> "LoopbackDiscord":
+    def start(self) -> LoopbackDiscord:
         started = threading.Event()
         failure: list[BaseException] = []
 
@@ -240,7 +255,7 @@ class LoopbackDiscord:
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(self._start_app())
-            except BaseException as error:     # noqa: BLE001 - reported to the caller
+            except BaseException as error:  # noqa: BLE001 - reported to the caller
                 failure.append(error)
                 started.set()
                 return
@@ -269,18 +284,20 @@ class LoopbackDiscord:
 
     def stop(self) -> None:
         if self._loop is not None and self._loop.is_running():
+
             async def close_all() -> None:
                 for session in self.sessions.values():
                     if session.conn is not None and not session.conn.ws.closed:
                         await session.conn.ws.close(code=1001)
+
             try:
                 self.call(close_all(), timeout=5)
-            except Exception:                  # noqa: BLE001 - stopping anyway
+            except Exception:  # noqa: BLE001 - stopping anyway
                 pass
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
 
-    def __enter__(self) -> "LoopbackDiscord":
+    def __enter__(self) -> LoopbackDiscord:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -293,8 +310,16 @@ class LoopbackDiscord:
     # ------------------------------------------------------------------ payloads
 
     def _user(self, user_id: int, name: str, bot: bool = False) -> dict:
-        return {"id": str(user_id), "username": name, "discriminator": "0", "global_name": name,
-                "avatar": None, "bot": bot, "public_flags": 0, "flags": 0}
+        return {
+            "id": str(user_id),
+            "username": name,
+            "discriminator": "0",
+            "global_name": name,
+            "avatar": None,
+            "bot": bot,
+            "public_flags": 0,
+            "flags": 0,
+        }
 
     def add_users(self, count: int) -> list[int]:
         """Members of the test guild (the users who ask and rate); their ids."""
@@ -310,47 +335,138 @@ class LoopbackDiscord:
         return list(self.members)
 
     def _member(self, user: dict) -> dict:
-        return {"user": user, "nick": None, "avatar": None, "roles": [], "joined_at": iso_now(),
-                "premium_since": None, "deaf": False, "mute": False, "flags": 0, "pending": False}
+        return {
+            "user": user,
+            "nick": None,
+            "avatar": None,
+            "roles": [],
+            "joined_at": iso_now(),
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+        }
 
     def channel_payload(self) -> dict:
-        return {"id": str(self.channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "diagrams",
-                "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None,
-                "topic": None, "rate_limit_per_user": 0, "last_message_id": None, "flags": 0}
+        return {
+            "id": str(self.channel_id),
+            "type": 0,
+            "guild_id": str(self.guild_id),
+            "name": "diagrams",
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "topic": None,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+            "flags": 0,
+        }
 
     def guild_payload(self) -> dict:
         members = [self._member(self.bot_user), self._member(self.owner)]
         members += [self._member(user) for user in self.members.values()]
-        everyone = {"id": str(self.guild_id), "name": "@everyone", "permissions": "2248473465835073",
-                    "position": 0, "color": 0, "hoist": False, "managed": False, "mentionable": False,
-                    "flags": 0, "icon": None, "unicode_emoji": None}
-        return {"id": str(self.guild_id), "name": "loopback guild", "icon": None, "splash": None,
-                "discovery_splash": None, "owner_id": self.owner["id"], "afk_channel_id": None,
-                "afk_timeout": 300, "verification_level": 0, "default_message_notifications": 0,
-                "explicit_content_filter": 0, "roles": [everyone], "emojis": [], "stickers": [],
-                "features": [], "mfa_level": 0, "application_id": None, "system_channel_id": None,
-                "system_channel_flags": 0, "rules_channel_id": None, "vanity_url_code": None,
-                "description": None, "banner": None, "premium_tier": 0, "premium_subscription_count": 0,
-                "preferred_locale": "en-US", "public_updates_channel_id": None, "nsfw_level": 0,
-                "premium_progress_bar_enabled": False, "joined_at": iso_now(), "large": False,
-                "unavailable": False, "member_count": len(members), "members": members,
-                "channels": [self.channel_payload()], "threads": [], "presences": [], "voice_states": [],
-                "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
-                "max_members": 500000, "max_video_channel_users": 25}
+        everyone = {
+            "id": str(self.guild_id),
+            "name": "@everyone",
+            "permissions": "2248473465835073",
+            "position": 0,
+            "color": 0,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+            "icon": None,
+            "unicode_emoji": None,
+        }
+        return {
+            "id": str(self.guild_id),
+            "name": "loopback guild",
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "owner_id": self.owner["id"],
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": [everyone],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "vanity_url_code": None,
+            "description": None,
+            "banner": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "public_updates_channel_id": None,
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": False,
+            "joined_at": iso_now(),
+            "large": False,
+            "unavailable": False,
+            "member_count": len(members),
+            "members": members,
+            "channels": [self.channel_payload()],
+            "threads": [],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+        }
 
-    def _message(self, message_id: int, channel_id: int, body: dict, files: list[UploadedFile],
-                 author: dict | None = None, webhook_id: int | None = None) -> dict:
+    def _message(
+        self,
+        message_id: int,
+        channel_id: int,
+        body: dict,
+        files: list[UploadedFile],
+        author: dict | None = None,
+        webhook_id: int | None = None,
+    ) -> dict:
         attachments = []
-        for index, upload in enumerate(files):
+        for upload in files:
             attachment_id = self.ids()
             url = f"{self.http_url}/attachments/{channel_id}/{attachment_id}/{upload.filename}"
-            attachments.append({"id": str(attachment_id), "filename": upload.filename, "size": len(upload.data),
-                                "url": url, "proxy_url": url, "content_type": upload.content_type})
-        message = {"id": str(message_id), "channel_id": str(channel_id), "author": author or self.bot_user,
-                   "content": body.get("content") or "", "timestamp": iso_now(), "edited_timestamp": None,
-                   "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
-                   "attachments": attachments, "embeds": body.get("embeds") or [], "pinned": False,
-                   "type": 0, "flags": int(body.get("flags") or 0), "components": body.get("components") or []}
+            attachments.append(
+                {
+                    "id": str(attachment_id),
+                    "filename": upload.filename,
+                    "size": len(upload.data),
+                    "url": url,
+                    "proxy_url": url,
+                    "content_type": upload.content_type,
+                }
+            )
+        message = {
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "author": author or self.bot_user,
+            "content": body.get("content") or "",
+            "timestamp": iso_now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": attachments,
+            "embeds": body.get("embeds") or [],
+            "pinned": False,
+            "type": 0,
+            "flags": int(body.get("flags") or 0),
+            "components": body.get("components") or [],
+        }
         if webhook_id is not None:
             message["webhook_id"] = str(webhook_id)
             message["application_id"] = str(self.app_id)
@@ -369,8 +485,7 @@ class LoopbackDiscord:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     tail = "\n  ".join(f"{r.method} {r.path} -> {r.status}" for r in self.requests[-15:])
-                    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; "
-                                       f"last requests:\n  {tail}")
+                    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; last requests:\n  {tail}")
                 self.cond.wait(min(left, 0.5))
 
     def _changed(self) -> None:
@@ -384,14 +499,16 @@ class LoopbackDiscord:
     def bot_posts(self, since_id: int = 0) -> list[dict]:
         """Channel messages the bot posted with at least one file, oldest first."""
         with self.cond:
-            return [m for mid, m in sorted(self.messages.items())
-                    if mid > since_id and m["author"]["id"] == self.bot_user["id"] and m["attachments"]]
+            return [
+                m
+                for mid, m in sorted(self.messages.items())
+                if mid > since_id and m["author"]["id"] == self.bot_user["id"] and m["attachments"]
+            ]
 
     def own_reactions(self, message_id: int) -> list[str]:
         """The emoji the bot itself put on a message, in the order added."""
         with self.cond:
-            return [emoji for emoji, users in self.reactions.get(message_id, {}).items()
-                    if self.app_id in users]
+            return [emoji for emoji, users in self.reactions.get(message_id, {}).items() if self.app_id in users]
 
     def original_text(self, token: str) -> str | None:
         with self.cond:
@@ -411,8 +528,16 @@ class LoopbackDiscord:
 
     # ------------------------------------------------------------------ rate limits
 
-    def rate_limit(self, method: str, pattern: str, *, times: int | None = 1, probability: float | None = None,
-                   retry_after: float = 0.3, global_: bool = False) -> RateLimitRule:
+    def rate_limit(
+        self,
+        method: str,
+        pattern: str,
+        *,
+        times: int | None = 1,
+        probability: float | None = None,
+        retry_after: float = 0.3,
+        global_: bool = False,
+    ) -> RateLimitRule:
         """Answer requests `method` on paths matching `pattern` (regex on the path after /api/v10)
         with 429: the next `times` of them, or each with `probability` (times=None; a request
         answered 429 is let through when it is retried: same path, body and files)."""
@@ -438,9 +563,13 @@ class LoopbackDiscord:
 
     @staticmethod
     def _ratelimit_headers(bucket: str, remaining: int, reset_after: float) -> dict:
-        return {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": str(remaining),
-                "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
-                "X-RateLimit-Reset-After": f"{reset_after:.3f}", "X-RateLimit-Bucket": bucket}
+        return {
+            "X-RateLimit-Limit": "5",
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Bucket": bucket,
+        }
 
     # ------------------------------------------------------------------ REST
 
@@ -463,8 +592,11 @@ class LoopbackDiscord:
                 if part.name == "payload_json":
                     payload = json.loads(data.decode())
                 else:
-                    files.append(UploadedFile(part.name or "", part.filename or "",
-                                              part.headers.get("Content-Type", ""), bytes(data)))
+                    files.append(
+                        UploadedFile(
+                            part.name or "", part.filename or "", part.headers.get("Content-Type", ""), bytes(data)
+                        )
+                    )
             return payload, files, True
         raw = await request.read()
         if not raw:
@@ -500,7 +632,7 @@ class LoopbackDiscord:
     async def _rest_handler(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         if path.startswith(API_PREFIX):
-            path = path[len(API_PREFIX):]
+            path = path[len(API_PREFIX) :]
         method = request.method
         route, params = "unknown", {}
         for route_method, pattern, name in self._COMPILED:
@@ -510,9 +642,19 @@ class LoopbackDiscord:
                 break
         auth = request.headers.get("Authorization")
         body, files, multipart = await self._read_body(request)
-        record = Recorded(next(self._index), time.monotonic(), method, path, dict(request.query), route,
-                          authorized=auth == f"Bot {self._token}", has_auth=auth is not None,
-                          json=body, files=files, multipart=multipart)
+        record = Recorded(
+            next(self._index),
+            time.monotonic(),
+            method,
+            path,
+            dict(request.query),
+            route,
+            authorized=auth == f"Bot {self._token}",
+            has_auth=auth is not None,
+            json=body,
+            files=files,
+            multipart=multipart,
+        )
         with self.cond:
             self.requests.append(record)
             rule = self._rate_limited(record) if route != "unknown" else None
@@ -531,16 +673,26 @@ class LoopbackDiscord:
                 headers.update({"Retry-After": str(max(1, int(rule.retry_after + 0.999))), "X-RateLimit-Scope": scope})
                 if rule.global_:
                     headers["X-RateLimit-Global"] = "true"
-                response = self._json({"message": "You are being rate limited.", "retry_after": rule.retry_after,
-                                       "global": rule.global_, "code": 0}, status=429, headers=headers)
-            elif route not in ("callback", "followup", "webhook_get", "webhook_edit", "webhook_delete") \
-                    and not record.authorized:
+                response = self._json(
+                    {
+                        "message": "You are being rate limited.",
+                        "retry_after": rule.retry_after,
+                        "global": rule.global_,
+                        "code": 0,
+                    },
+                    status=429,
+                    headers=headers,
+                )
+            elif (
+                route not in ("callback", "followup", "webhook_get", "webhook_edit", "webhook_delete")
+                and not record.authorized
+            ):
                 response = self._json({"message": "401: Unauthorized", "code": 0}, status=401)
             else:
                 response = await getattr(self, f"_route_{route}")(record, **params)
                 if isinstance(response, web.Response) and route not in ("callback",):
                     response.headers.update(self._ratelimit_headers(f"loopback-{route}", 4, 1.0))
-        except Exception as error:             # noqa: BLE001 - a bug here must show, not hang the bot
+        except Exception as error:  # noqa: BLE001 - a bug here must show, not hang the bot
             log.exception("loopback handler %s failed", route)
             print(f"[discord_loopback] handler {route} failed: {error!r}", file=sys.stderr, flush=True)
             response = self._json({"message": f"loopback error: {error}", "code": 0}, status=500)
@@ -549,29 +701,70 @@ class LoopbackDiscord:
         return response
 
     async def _route_me(self, record: Recorded) -> web.Response:
-        return self._json({**self.bot_user, "verified": True, "mfa_enabled": False, "email": None,
-                           "locale": "en-US", "premium_type": 0})
+        return self._json(
+            {
+                **self.bot_user,
+                "verified": True,
+                "mfa_enabled": False,
+                "email": None,
+                "locale": "en-US",
+                "premium_type": 0,
+            }
+        )
 
     async def _route_application(self, record: Recorded) -> web.Response:
-        return self._json({"id": str(self.app_id), "name": "diagrambot-loopback", "icon": None,
-                           "description": "", "rpc_origins": [], "bot_public": True,
-                           "bot_require_code_grant": False, "owner": self.owner, "team": None,
-                           "verify_key": "0" * 64, "flags": 0, "summary": "", "bot": self.bot_user,
-                           "interactions_endpoint_url": None, "redirect_uris": [], "tags": [],
-                           "approximate_guild_count": 1, "integration_types_config": {}})
+        return self._json(
+            {
+                "id": str(self.app_id),
+                "name": "diagrambot-loopback",
+                "icon": None,
+                "description": "",
+                "rpc_origins": [],
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": self.owner,
+                "team": None,
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "summary": "",
+                "bot": self.bot_user,
+                "interactions_endpoint_url": None,
+                "redirect_uris": [],
+                "tags": [],
+                "approximate_guild_count": 1,
+                "integration_types_config": {},
+            }
+        )
 
     async def _route_gateway(self, record: Recorded) -> web.Response:
-        return self._json({"url": self.ws_url.rstrip("/"), "shards": 1,
-                           "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
-                                                   "max_concurrency": 1}})
+        return self._json(
+            {
+                "url": self.ws_url.rstrip("/"),
+                "shards": 1,
+                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+            }
+        )
 
     def _store_commands(self, guild: int | None, body: list) -> list[dict]:
         stored = []
         for command in body or []:
-            stored.append({"id": str(self.ids()), "application_id": str(self.app_id), "version": str(self.ids()),
-                           "type": 1, "description": "", "options": [], "default_member_permissions": None,
-                           "dm_permission": True, "nsfw": False, "contexts": None, "integration_types": [0],
-                           **command, **({"guild_id": str(guild)} if guild else {})})
+            stored.append(
+                {
+                    "id": str(self.ids()),
+                    "application_id": str(self.app_id),
+                    "version": str(self.ids()),
+                    "type": 1,
+                    "description": "",
+                    "options": [],
+                    "default_member_permissions": None,
+                    "dm_permission": True,
+                    "nsfw": False,
+                    "contexts": None,
+                    "integration_types": [0],
+                    **command,
+                    **({"guild_id": str(guild)} if guild else {}),
+                }
+            )
         with self.cond:
             self.commands[guild] = stored
         return stored
@@ -598,27 +791,42 @@ class LoopbackDiscord:
         callback_type = int(body.get("type", 0))
         data = body.get("data") or {}
         flags = int(data.get("flags") or 0)
-        if callback_type == 9:   # MODAL: a form is shown, no message exists yet
+        if callback_type == 9:  # MODAL: a form is shown, no message exists yet
             with self.cond:
                 sent.t_callback, sent.callback = record.t, body
             self._changed()
             return self._json({"interaction": {"id": str(sent.id), "type": 3}, "resource": {"type": 9}})
         with self.cond:
             sent.t_callback, sent.callback = record.t, body
-            message = self._message(self.ids(), self.channel_id, data if callback_type == 4 else
-                                    {"content": "", "flags": flags | 128}, record.files,
-                                    webhook_id=self.app_id)
-            message["interaction"] = {"id": str(sent.id), "type": 2, "name": sent.data["name"],
-                                      "user": self.members.get(sent.user_id, self.owner)}
+            message = self._message(
+                self.ids(),
+                self.channel_id,
+                data if callback_type == 4 else {"content": "", "flags": flags | 128},
+                record.files,
+                webhook_id=self.app_id,
+            )
+            message["interaction"] = {
+                "id": str(sent.id),
+                "type": 2,
+                "name": sent.data["name"],
+                "user": self.members.get(sent.user_id, self.owner),
+            }
             self.webhook_messages.setdefault(token, {})["@original"] = message
         resource = {"type": callback_type}
         if callback_type in (4, 5):
             resource["message"] = message
-        return self._json({"interaction": {"id": str(sent.id), "type": 2,
-                                           "response_message_id": message["id"],
-                                           "response_message_loading": callback_type == 5,
-                                           "response_message_ephemeral": bool(flags & 64)},
-                           "resource": resource})
+        return self._json(
+            {
+                "interaction": {
+                    "id": str(sent.id),
+                    "type": 2,
+                    "response_message_id": message["id"],
+                    "response_message_loading": callback_type == 5,
+                    "response_message_ephemeral": bool(flags & 64),
+                },
+                "resource": resource,
+            }
+        )
 
     async def _route_followup(self, record: Recorded, app: str, token: str) -> web.Response:
         if token not in self.by_token:
@@ -721,8 +929,17 @@ class LoopbackDiscord:
         if payload.get("op") in (OP_IDENTIFY, OP_RESUME) and isinstance(data, dict):
             data = {**data, "token": "<redacted>"}
         with self.cond:
-            self.gateway.append(GatewayMessage(time.monotonic(), direction, payload.get("op"), payload.get("t"),
-                                               payload.get("s"), data, conn.number))
+            self.gateway.append(
+                GatewayMessage(
+                    time.monotonic(),
+                    direction,
+                    payload.get("op"),
+                    payload.get("t"),
+                    payload.get("s"),
+                    data,
+                    conn.number,
+                )
+            )
             self.cond.notify_all()
 
     async def _send(self, conn: Connection, payload: dict) -> None:
@@ -741,7 +958,9 @@ class LoopbackDiscord:
             self.connections += 1
             conn = Connection(self.connections, ws, request.transport, dict(request.query))
         try:
-            await self._send(conn, {"op": OP_HELLO, "d": {"heartbeat_interval": self.heartbeat_ms}, "s": None, "t": None})
+            await self._send(
+                conn, {"op": OP_HELLO, "d": {"heartbeat_interval": self.heartbeat_ms}, "s": None, "t": None}
+            )
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
@@ -769,18 +988,35 @@ class LoopbackDiscord:
             return
         session = Session(secrets.token_hex(16), int(data.get("intents") or 0))
         with self.cond:
-            self.identifies.append({"intents": session.intents, "properties": data.get("properties"),
-                                    "conn": conn.number, "session_id": session.id})
+            self.identifies.append(
+                {
+                    "intents": session.intents,
+                    "properties": data.get("properties"),
+                    "conn": conn.number,
+                    "session_id": session.id,
+                }
+            )
             self.sessions[session.id] = session
             self.active = session
         async with session.lock:
             session.conn, conn.session = conn, session
-            ready = {"v": 10, "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
-                     "guilds": [{"id": str(self.guild_id), "unavailable": True}], "session_id": session.id,
-                     "session_type": "normal", "resume_gateway_url": self.ws_url,
-                     "application": {"id": str(self.app_id), "flags": 0}, "private_channels": [],
-                     "relationships": [], "presences": [], "guild_join_requests": [],
-                     "geo_ordered_rtc_regions": [], "user_settings": {}, "auth": {}, "_trace": ["loopback"]}
+            ready = {
+                "v": 10,
+                "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
+                "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                "session_id": session.id,
+                "session_type": "normal",
+                "resume_gateway_url": self.ws_url,
+                "application": {"id": str(self.app_id), "flags": 0},
+                "private_channels": [],
+                "relationships": [],
+                "presences": [],
+                "guild_join_requests": [],
+                "geo_ordered_rtc_regions": [],
+                "user_settings": {},
+                "auth": {},
+                "_trace": ["loopback"],
+            }
             await self._dispatch_locked(session, "READY", ready)
             await self._dispatch_locked(session, "GUILD_CREATE", self.guild_payload())
 
@@ -793,8 +1029,9 @@ class LoopbackDiscord:
         async with session.lock:
             missed = [entry for entry in session.log if entry[0] > last]
             with self.cond:
-                self.resumes.append({"session_id": session.id, "seq": last, "replayed": [m[0] for m in missed],
-                                     "conn": conn.number})
+                self.resumes.append(
+                    {"session_id": session.id, "seq": last, "replayed": [m[0] for m in missed], "conn": conn.number}
+                )
             for seq, event, payload in missed:
                 await self._send(conn, {"op": OP_DISPATCH, "t": event, "s": seq, "d": payload})
             session.conn, conn.session = conn, session
@@ -811,7 +1048,7 @@ class LoopbackDiscord:
             try:
                 await self._send(conn, {"op": OP_DISPATCH, "t": event, "s": session.seq, "d": data})
             except (ConnectionResetError, RuntimeError):
-                pass          # the client resumes and gets it replayed
+                pass  # the client resumes and gets it replayed
         return session.seq
 
     async def _dispatch(self, event: str, data: dict) -> int | None:
@@ -834,6 +1071,7 @@ class LoopbackDiscord:
 
         Returns the session's last sequence number at the drop; events dispatched from here on are
         kept for the bot's RESUME (replayed) until it reconnects."""
+
         async def drop() -> int:
             session = self.active
             if session is None or session.conn is None:
@@ -847,14 +1085,22 @@ class LoopbackDiscord:
             else:
                 await conn.ws.close(code=code)
             return seq
+
         seq = self.call(drop())
         self._changed()
         return seq
 
     # ------------------------------------------------------------------ injected events
 
-    def send_command(self, user_id: int, request: str, *, candidates: int | None = None, top: int | None = None,
-                     name: str = "diagram") -> SentInteraction:
+    def send_command(
+        self,
+        user_id: int,
+        request: str,
+        *,
+        candidates: int | None = None,
+        top: int | None = None,
+        name: str = "diagram",
+    ) -> SentInteraction:
         """An application-command INTERACTION_CREATE, as Discord sends when a user runs /diagram."""
         options = [{"name": "request", "type": 3, "value": request}]
         if candidates is not None:
@@ -877,22 +1123,35 @@ class LoopbackDiscord:
 
     def submit_modal(self, user_id: int, custom_id: str, values: dict[str, str]) -> SentInteraction:
         """A MODAL_SUBMIT: the text inputs of the form the bot showed, filled in by the user."""
-        rows = [{"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
-                for key, value in values.items()]
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]} for key, value in values.items()
+        ]
         return self._interaction(user_id, 5, {"custom_id": custom_id, "components": rows})
 
     def _interaction(self, user_id: int, kind: int, data: dict, message: dict | None = None) -> SentInteraction:
         """One INTERACTION_CREATE from a member of the test guild, with a fresh id and token."""
         user = self.members[user_id]
         interaction_id, token = self.ids(), "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
-        payload = {"id": str(interaction_id), "application_id": str(self.app_id), "type": kind, "data": data,
-                   "guild_id": str(self.guild_id), "guild": {"id": str(self.guild_id), "locale": "en-US",
-                                                              "features": []},
-                   "channel_id": str(self.channel_id), "channel": self.channel_payload(),
-                   "member": {**self._member(user), "permissions": "2248473465835073"},
-                   "token": token, "version": 1, "app_permissions": ALL_PERMISSIONS, "locale": "en-US",
-                   "guild_locale": "en-US", "entitlements": [], "authorizing_integration_owners": {"0": str(self.guild_id)},
-                   "context": 0, "attachment_size_limit": 10 * 1024 * 1024}
+        payload = {
+            "id": str(interaction_id),
+            "application_id": str(self.app_id),
+            "type": kind,
+            "data": data,
+            "guild_id": str(self.guild_id),
+            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+            "channel_id": str(self.channel_id),
+            "channel": self.channel_payload(),
+            "member": {**self._member(user), "permissions": "2248473465835073"},
+            "token": token,
+            "version": 1,
+            "app_permissions": ALL_PERMISSIONS,
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "attachment_size_limit": 10 * 1024 * 1024,
+        }
         if message is not None:
             payload["message"] = message
         sent = SentInteraction(interaction_id, token, user_id, 0.0, {**data, "name": data.get("name", "")})
@@ -903,16 +1162,23 @@ class LoopbackDiscord:
         async def send() -> None:
             sent.t_sent = time.monotonic()
             await self._dispatch("INTERACTION_CREATE", payload)
+
         self.call(send())
         return sent
 
     def _reaction_payload(self, user_id: int, message_id: int, emoji: str, add: bool) -> dict:
-        payload = {"user_id": str(user_id), "channel_id": str(self.channel_id), "message_id": str(message_id),
-                   "guild_id": str(self.guild_id), "emoji": {"id": None, "name": emoji}, "burst": False, "type": 0}
+        payload = {
+            "user_id": str(user_id),
+            "channel_id": str(self.channel_id),
+            "message_id": str(message_id),
+            "guild_id": str(self.guild_id),
+            "emoji": {"id": None, "name": emoji},
+            "burst": False,
+            "type": 0,
+        }
         if add:
             user = self.members.get(user_id) or (self.bot_user if user_id == self.app_id else self.owner)
-            payload.update({"member": self._member(user), "message_author_id": self.bot_user["id"],
-                            "burst_colors": []})
+            payload.update({"member": self._member(user), "message_author_id": self.bot_user["id"], "burst_colors": []})
         return payload
 
     def react(self, user_id: int, message_id: int, emoji: str, *, add: bool = True) -> int | None:
@@ -930,17 +1196,44 @@ class LoopbackDiscord:
 # ---------------------------------------------------------------------- the bot as a process
 
 
-def write_config(path: Path, data_dir: Path, *, candidates: int = 2, top: int = 2, guild_id: int | None = None,
-                 threads: int = 0, per_user_limit: int = 2, queue_limit: int = 100) -> Path:
+def write_config(
+    path: Path,
+    data_dir: Path,
+    *,
+    candidates: int = 2,
+    top: int = 2,
+    guild_id: int | None = None,
+    threads: int = 0,
+    per_user_limit: int = 2,
+    queue_limit: int = 100,
+) -> Path:
     """A config.toml for the loopback bot: small candidate count, its own database, no schedule
     (a nightly retrain must not start mid-test); threads 0 = torch's default."""
-    lines = ["[generator]", f"threads = {threads}", "",
-             "[pipeline]", f"candidates = {candidates}", f"top = {top}", f"max_candidates = {max(candidates, 4)}", "",
-             "[bot]", f"per_user_pending_limit = {per_user_limit}", f"queue_limit = {queue_limit}"]
+    lines = [
+        "[generator]",
+        f"threads = {threads}",
+        "",
+        "[pipeline]",
+        f"candidates = {candidates}",
+        f"top = {top}",
+        f"max_candidates = {max(candidates, 4)}",
+        "",
+        "[bot]",
+        f"per_user_pending_limit = {per_user_limit}",
+        f"queue_limit = {queue_limit}",
+    ]
     if guild_id is not None:
         lines.append(f"dev_guild_id = {guild_id}")
-    lines += ["", "[storage]", f'db_path = "{data_dir / "diagrambot.sqlite3"}"', f'data_dir = "{data_dir}"', "",
-              "[schedule]", "enabled = false", ""]
+    lines += [
+        "",
+        "[storage]",
+        f'db_path = "{data_dir / "diagrambot.sqlite3"}"',
+        f'data_dir = "{data_dir}"',
+        "",
+        "[schedule]",
+        "enabled = false",
+        "",
+    ]
     path.write_text("\n".join(lines))
     return path
 
@@ -951,24 +1244,37 @@ class BotProcess:
     The token travels in DISCORD_TOKEN only; stdout and stderr go to `log_path`.
     """
 
-    def __init__(self, server: LoopbackDiscord, config: Path, token: str, log_path: Path,
-                 token_env: str = "DISCORD_TOKEN") -> None:
+    def __init__(
+        self, server: LoopbackDiscord, config: Path, token: str, log_path: Path, token_env: str = "DISCORD_TOKEN"
+    ) -> None:
         self.server, self.config, self.token, self.log_path = server, config, token, log_path
         self.token_env = token_env
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
-    def start(self) -> "BotProcess":
+    def start(self) -> BotProcess:
         env = dict(os.environ)
-        env.update({self.token_env: self.token, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                    "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"})
+        env.update(
+            {
+                self.token_env: self.token,
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.starts += 1
         with open(self.log_path, "a") as out:
             out.write(f"===== start {self.starts} =====\n")
             out.flush()
             self.proc = subprocess.Popen(
                 [sys.executable, str(LAUNCHER), self.server.http_url, "--", "-v", "bot", "--config", str(self.config)],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         return self
 
     def wait_ready(self, timeout: float = 120.0) -> None:
@@ -979,8 +1285,12 @@ class BotProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the bot exited with {self.proc.returncode}:\n{self.log_tail()}")
             session = self.server.active
-            return (len(self.server.identifies) > identified and session is not None
-                    and any(event == "GUILD_CREATE" for _, event, _ in session.log) and session.conn is not None)
+            return (
+                len(self.server.identifies) > identified
+                and session is not None
+                and any(event == "GUILD_CREATE" for _, event, _ in session.log)
+                and session.conn is not None
+            )
 
         try:
             self.server.wait_for(ready, timeout, "the bot to log in and identify")
@@ -1039,16 +1349,22 @@ class BotDatabase:
         return self.query("SELECT * FROM requests ORDER BY id")
 
     def posts_for_request(self, request_id: int) -> list[sqlite3.Row]:
-        return self.query("""SELECT posts.* FROM posts JOIN candidates ON candidates.id = posts.candidate_id
-                             WHERE candidates.request_id = ? ORDER BY posts.message_id""", (request_id,))
+        return self.query(
+            """SELECT posts.* FROM posts JOIN candidates ON candidates.id = posts.candidate_id
+                             WHERE candidates.request_id = ? ORDER BY posts.message_id""",
+            (request_id,),
+        )
 
     def post(self, message_id: int) -> sqlite3.Row | None:
         rows = self.query("SELECT * FROM posts WHERE message_id = ?", (message_id,))
         return rows[0] if rows else None
 
     def rating(self, user_id: int, message_id: int) -> int | None:
-        rows = self.query("""SELECT ratings.value FROM ratings JOIN posts ON posts.candidate_id = ratings.candidate_id
-                             WHERE ratings.user_id = ? AND posts.message_id = ?""", (str(user_id), message_id))
+        rows = self.query(
+            """SELECT ratings.value FROM ratings JOIN posts ON posts.candidate_id = ratings.candidate_id
+                             WHERE ratings.user_id = ? AND posts.message_id = ?""",
+            (str(user_id), message_id),
+        )
         return rows[0]["value"] if rows else None
 
     def count(self, table: str) -> int:

@@ -13,25 +13,33 @@ import itertools
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Sequence
+from types import SimpleNamespace
+from typing import Any
 
-from diagrambot.config import PipelineSettings, Settings
+from diagrambot.config import Settings
 from ml.pipeline import Result, run
 from ml.service import ReloadResult
+from ml.settings import PipelineSettings
 from storage import Database
 from storage.settings import StorageSettings
 
 _snowflakes = itertools.count(1_300_000_000_000_000_000)
 
-EDGE = '[\n[1, {x1}, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), [2]],\n' \
-       '[2, {x2}, 300, "rectangle", 90, 50, "solid arrow", (200, 220, 255), (0, 0, 0), []]\n]'
+EDGE = (
+    '[\n[1, {x1}, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), [2]],\n'
+    '[2, {x2}, 300, "rectangle", 90, 50, "solid arrow", (200, 220, 255), (0, 0, 0), []]\n]'
+)
 # Three readable node lists of different quality (wide, medium and cramped spacing) and one dud.
-TEXTS = [EDGE.format(x1=200, x2=750), EDGE.format(x1=470, x2=560), EDGE.format(x1=400, x2=440),
-         "I am sorry, I cannot draw that."]
+TEXTS = [
+    EDGE.format(x1=200, x2=750),
+    EDGE.format(x1=470, x2=560),
+    EDGE.format(x1=400, x2=440),
+    "I am sorry, I cannot draw that.",
+]
 
 
 def snowflake() -> int:
@@ -40,14 +48,15 @@ def snowflake() -> int:
 
 @dataclass
 class Event:
-    at: float          # time.perf_counter()
-    kind: str          # defer | send_message | followup | edit
+    at: float  # time.perf_counter()
+    kind: str  # defer | send_message | followup | edit
     data: dict
 
 
 class FakeMessage:
-    def __init__(self, channel: Any, content: str | None, file: Any = None, view: Any = None,
-                 embed: Any = None) -> None:
+    def __init__(
+        self, channel: Any, content: str | None, file: Any = None, view: Any = None, embed: Any = None
+    ) -> None:
         self.id = snowflake()
         self.channel = channel
         self.content, self.file, self.view, self.embed = content, file, view, embed
@@ -64,8 +73,9 @@ class FakeChannel:
         self.id = channel_id or snowflake()
         self.messages: list[FakeMessage] = []
 
-    async def send(self, content: str | None = None, *, file: Any = None, view: Any = None,
-                   embed: Any = None, **_: Any) -> FakeMessage:
+    async def send(
+        self, content: str | None = None, *, file: Any = None, view: Any = None, embed: Any = None, **_: Any
+    ) -> FakeMessage:
         message = FakeMessage(self, content, file, view, embed)
         self.messages.append(message)
         return message
@@ -73,8 +83,13 @@ class FakeChannel:
 
 def fake_user(user_id: int | None = None, name: str = "someone", admin: bool = False):
     user_id = user_id or snowflake()
-    return SimpleNamespace(id=user_id, name=name, display_name=name, mention=f"<@{user_id}>",
-                           guild_permissions=SimpleNamespace(administrator=admin))
+    return SimpleNamespace(
+        id=user_id,
+        name=name,
+        display_name=name,
+        mention=f"<@{user_id}>",
+        guild_permissions=SimpleNamespace(administrator=admin),
+    )
 
 
 class InteractionAlreadyAnswered(RuntimeError):
@@ -82,7 +97,7 @@ class InteractionAlreadyAnswered(RuntimeError):
 
 
 class FakeResponse:
-    def __init__(self, interaction: "FakeInteraction") -> None:
+    def __init__(self, interaction: FakeInteraction) -> None:
         self._interaction = interaction
         self._done = False
 
@@ -98,31 +113,46 @@ class FakeResponse:
         self._answer()
         self._interaction.record("defer", ephemeral=ephemeral, thinking=thinking)
 
-    async def send_message(self, content: str | None = None, *, ephemeral: bool = False,
-                           file: Any = None, embed: Any = None, view: Any = None, **_: Any) -> None:
+    async def send_message(
+        self,
+        content: str | None = None,
+        *,
+        ephemeral: bool = False,
+        file: Any = None,
+        embed: Any = None,
+        view: Any = None,
+        **_: Any,
+    ) -> None:
         self._answer()
-        self._interaction.record("send_message", content=content, ephemeral=ephemeral, file=file,
-                                 embed=embed)
+        self._interaction.record("send_message", content=content, ephemeral=ephemeral, file=file, embed=embed)
 
 
 class FakeFollowup:
-    def __init__(self, interaction: "FakeInteraction") -> None:
+    def __init__(self, interaction: FakeInteraction) -> None:
         self._interaction = interaction
 
-    async def send(self, content: str | None = None, *, ephemeral: bool = False, file: Any = None,
-                   files: Any = None, embed: Any = None, **_: Any) -> FakeMessage:
+    async def send(
+        self,
+        content: str | None = None,
+        *,
+        ephemeral: bool = False,
+        file: Any = None,
+        files: Any = None,
+        embed: Any = None,
+        **_: Any,
+    ) -> FakeMessage:
         if not self._interaction.response.is_done():
             raise RuntimeError("a followup needs an answered interaction")
-        self._interaction.record("followup", content=content, ephemeral=ephemeral, file=file,
-                                 files=files, embed=embed)
+        self._interaction.record("followup", content=content, ephemeral=ephemeral, file=file, files=files, embed=embed)
         return FakeMessage(self._interaction.channel, content, file, None, embed)
 
 
 class FakeInteraction:
     """The parts of discord.Interaction the bot uses; `events` is everything it answered, in order."""
 
-    def __init__(self, client: Any, user: Any = None, channel: FakeChannel | None = None,
-                 guild_id: int | None = 1) -> None:
+    def __init__(
+        self, client: Any, user: Any = None, channel: FakeChannel | None = None, guild_id: int | None = 1
+    ) -> None:
         self.client = client
         self.user = user or fake_user()
         self.channel = channel or FakeChannel()
@@ -132,6 +162,8 @@ class FakeInteraction:
         self.followup = FakeFollowup(self)
         self.events: list[Event] = []
         self.created = time.perf_counter()
+        self.extras: dict[str, Any] = {}
+        self.command: Any = None
 
     def record(self, kind: str, **data: Any) -> None:
         self.events.append(Event(time.perf_counter(), kind, data))
@@ -167,8 +199,13 @@ class FixedTextsGenerator:
 
     name = "fixed-texts"
 
-    def __init__(self, texts: Sequence[str] = TEXTS, delay_s: float | Callable[[], float] = 0.0,
-                 error: BaseException | None = None, gate: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str] = TEXTS,
+        delay_s: float | Callable[[], float] = 0.0,
+        error: BaseException | None = None,
+        gate: threading.Event | None = None,
+    ) -> None:
         self.texts = list(texts)
         self.delay_s = delay_s
         self.error = error
@@ -179,7 +216,7 @@ class FixedTextsGenerator:
             raise TimeoutError("the test never opened the gate")
         delay = self.delay_s() if callable(self.delay_s) else self.delay_s
         if delay:
-            time.sleep(delay)           # on the worker thread, like a real model
+            time.sleep(delay)  # on the worker thread, like a real model
         if self.error is not None:
             raise self.error
         return [self.texts[i % len(self.texts)] for i in range(n)]
@@ -193,12 +230,28 @@ class FakeService:
     draws: list[dict] = field(default_factory=list)
     reloads: list[dict] = field(default_factory=list)
     reload_error: BaseException | None = None
+    scorer: Any = None  # no learned scorer: ranking by analytic readability
 
-    def draw(self, request: str, user_id: str | None = None, n: int | None = None,
-             ratings: Sequence[Any] = (), seed: int | None = None,
-             progress: Callable[[str], None] | None = None) -> Result:
-        self.draws.append({"request": request, "user_id": user_id, "n": n, "ratings": list(ratings),
-                           "at": time.perf_counter()})
+    def draw(
+        self,
+        request: str,
+        user_id: str | None = None,
+        n: int | None = None,
+        ratings: Sequence[Any] = (),
+        seed: int | None = None,
+        progress: Callable[[str], None] | None = None,
+        top: int | None = None,
+    ) -> Result:
+        self.draws.append(
+            {
+                "request": request,
+                "user_id": user_id,
+                "n": n,
+                "top": top,
+                "ratings": list(ratings),
+                "at": time.perf_counter(),
+            }
+        )
         return run(request, self.generator, n or 8, seed=seed, progress=progress)
 
     def reload(self, cnn: str | None = None, ae: str | None = None, generator: str | None = None) -> ReloadResult:
@@ -213,7 +266,7 @@ class FakeService:
 ROOT = Path(__file__).resolve().parent.parent
 
 # A stand-in for `python -m training.retrain` that follows (or, by mode, breaks) its contract.
-RETRAIN_SCRIPT = '''
+RETRAIN_SCRIPT = """
 import argparse, asyncio, json, os, sys, time
 sys.path.insert(0, {root!r})
 from storage import Database
@@ -253,7 +306,7 @@ elif MODE == "hang":
 elif MODE == "hang-after-activating":
     asyncio.run(new_version(True))
     time.sleep(60)
-'''
+"""
 
 
 def fake_retrain(folder: Path, mode: str) -> list[str]:
@@ -270,20 +323,46 @@ TEST_SETTINGS = Settings(pipeline=PipelineSettings(candidates=4, top=3, max_cand
 
 
 @asynccontextmanager
-async def running_bot(tmp_path: Path, service: Any = None, *, settings: Settings | None = None,
-                      bot_settings: Any = None, schedule: Any = None) -> AsyncIterator[Any]:
+async def running_bot(
+    tmp_path: Path,
+    service: Any = None,
+    *,
+    settings: Settings | None = None,
+    bot_settings: Any = None,
+    schedule: Any = None,
+) -> AsyncIterator[Any]:
     """A DiagramBot with its services started on a fresh database in tmp_path (no Discord login)."""
     from bot.client import DiagramBot
-    from bot.settings import BotSettings, ScheduleSettings
+    from bot.settings import BotSettings
+    from training.settings import ScheduleSettings
 
     storage = StorageSettings(str(tmp_path / "bot.sqlite3"), str(tmp_path / "data"))
     db = await Database.open(storage.db_path, storage.data_dir)
-    bot = DiagramBot(settings or TEST_SETTINGS, service or FakeService(),
-                     bot_settings=bot_settings or BotSettings(), storage=storage,
-                     schedule=schedule or ScheduleSettings(enabled=False), db=db)
+    bot = DiagramBot(
+        settings or TEST_SETTINGS,
+        service or FakeService(),
+        bot_settings=bot_settings or BotSettings(),
+        storage=storage,
+        schedule=schedule or ScheduleSettings(enabled=False),
+        db=db,
+    )
     try:
         await bot.start_services()
         yield bot
     finally:
         await bot.stop_services()
         await db.close()
+
+
+async def admin_command(bot: Any, name: str, interaction: FakeInteraction, **options: Any) -> None:
+    """/admin <name> as discord.py runs it: the group's access check, then the subcommand (if admitted)."""
+    from bot.admin import Refused
+
+    group = bot.tree.get_command("admin")
+    command = group.get_command(name)
+    interaction.command = command
+    try:
+        await group.interaction_check(interaction)
+    except Refused:
+        return
+    await command.callback(group, interaction, **options)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent   # the project, importable without an install too
+ROOT = Path(__file__).resolve().parent.parent  # the project, importable without an install too
 
 
 def main(argv: list[str]) -> int:
@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
         print("usage: loopback_launch.py http://127.0.0.1:PORT -- DIAGRAMBOT-ARGS...", file=sys.stderr)
         return 2
     base = argv[0].rstrip("/")
-    cli_args = argv[argv.index("--") + 1:]
+    cli_args = argv[argv.index("--") + 1 :]
     if str(ROOT) not in sys.path:
         sys.path.insert(1, str(ROOT))
     import discord.gateway
@@ -32,6 +32,7 @@ def main(argv: list[str]) -> int:
     discord.http.Route.BASE = f"{base}/api/v10"
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(base.replace("http://", "ws://", 1) + "/")
     from diagrambot.cli import main as diagrambot_main
+
     return diagrambot_main(cli_args)
 
 

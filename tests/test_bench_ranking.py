@@ -38,8 +38,10 @@ def test_each_count_sees_only_the_first_n_samples():
 
 
 def test_shares_are_over_requests_and_a_pool_with_no_right_answer_scores_zero():
-    pool = [_row([_dense_text([2, 3, 1]), _dense_text([2, 4, 1])]),
-            _row([_dense_text([2, 5, 1]), _dense_text([2, 4, 1])])]
+    pool = [
+        _row([_dense_text([2, 3, 1]), _dense_text([2, 4, 1])]),
+        _row([_dense_text([2, 5, 1]), _dense_text([2, 4, 1])]),
+    ]
     figures = measure(pool, [2])
     assert figures["2:all"] == {"first": 0.5, "pick": 0.5, "oracle": 0.5}
 

@@ -9,8 +9,8 @@ import sqlite3
 
 import discord
 import pytest
-
 from fakes import FakeInteraction, FakeService, fake_user, running_bot
+
 from bot.ratings import RatingHandler, replay_rating
 from bot.settings import DEFAULT_RATING_EMOJIS, BotSettings
 from storage import Database, is_busy
@@ -20,11 +20,18 @@ ONE, TWO, THREE, FOUR, FIVE = DEFAULT_RATING_EMOJIS
 USER = 777
 
 
-def reaction(message_id: int, emoji: str | discord.PartialEmoji, user_id: int = USER,
-             event: str = "REACTION_ADD") -> discord.RawReactionActionEvent:
+def reaction(
+    message_id: int, emoji: str | discord.PartialEmoji, user_id: int = USER, event: str = "REACTION_ADD"
+) -> discord.RawReactionActionEvent:
     """The payload discord.py builds from a MESSAGE_REACTION_ADD / _REMOVE gateway event."""
-    data = {"message_id": str(message_id), "channel_id": "55", "user_id": str(user_id),
-            "guild_id": "1", "type": 0, "burst": False}
+    data = {
+        "message_id": str(message_id),
+        "channel_id": "55",
+        "user_id": str(user_id),
+        "guild_id": "1",
+        "type": 0,
+        "burst": False,
+    }
     if event == "REACTION_ADD":
         data["message_author_id"] = str(BOT_ID)
     if not isinstance(emoji, discord.PartialEmoji):
@@ -35,8 +42,8 @@ def reaction(message_id: int, emoji: str | discord.PartialEmoji, user_id: int = 
 def log_in(bot) -> None:
     """What discord.py's login does: remember who the bot is."""
     bot._connection.user = discord.ClientUser(
-        state=bot._connection, data={"id": str(BOT_ID), "username": "diagrambot",
-                                     "discriminator": "0", "avatar": None})
+        state=bot._connection, data={"id": str(BOT_ID), "username": "diagrambot", "discriminator": "0", "avatar": None}
+    )
 
 
 @pytest.fixture
@@ -63,7 +70,7 @@ async def test_reactions_create_change_and_delete_a_rating(bot):
     message_id, candidate_id = await post(bot)
     await bot.on_raw_reaction_add(reaction(message_id, THREE))
     assert await rating(bot, candidate_id) == 3
-    await bot.on_raw_reaction_add(reaction(message_id, FIVE))           # the latest emoji wins
+    await bot.on_raw_reaction_add(reaction(message_id, FIVE))  # the latest emoji wins
     assert await rating(bot, candidate_id) == 5
     await bot.on_raw_reaction_remove(reaction(message_id, FIVE, event="REACTION_REMOVE"))
     assert await rating(bot, candidate_id) is None
@@ -90,12 +97,15 @@ async def test_keycaps_without_the_variation_selector_count_too(bot):
     assert await rating(bot, candidate_id) == 4
 
 
-@pytest.mark.parametrize("make_payload, why", [
-    (lambda m: reaction(m + 1, THREE), "not a diagram post"),
-    (lambda m: reaction(m, THREE, user_id=BOT_ID), "own reaction"),
-    (lambda m: reaction(m, "👍"), "not a rating emoji"),
-    (lambda m: reaction(m, discord.PartialEmoji(name="five", id=1234)), "not a rating emoji"),
-])
+@pytest.mark.parametrize(
+    "make_payload, why",
+    [
+        (lambda m: reaction(m + 1, THREE), "not a diagram post"),
+        (lambda m: reaction(m, THREE, user_id=BOT_ID), "own reaction"),
+        (lambda m: reaction(m, "👍"), "not a rating emoji"),
+        (lambda m: reaction(m, discord.PartialEmoji(name="five", id=1234)), "not a rating emoji"),
+    ],
+)
 async def test_reactions_that_are_not_ratings_do_nothing(bot, make_payload, why):
     message_id, candidate_id = await post(bot)
     await bot.on_raw_reaction_add(make_payload(message_id))
@@ -115,7 +125,7 @@ async def test_the_bots_own_rating_reactions_on_its_posts_are_not_ratings(tmp_pa
         await bot.tree.get_command("diagram").callback(interaction, request="two nodes", top=1)
         await bot.queue.join()
         message = interaction.channel.messages[0]
-        for emoji in message.reactions:          # Discord echoes the bot's own reactions back
+        for emoji in message.reactions:  # Discord echoes the bot's own reactions back
             await bot.on_raw_reaction_add(reaction(message.id, emoji, user_id=BOT_ID))
         assert await bot.db.rating_count() == 0
 
@@ -134,11 +144,12 @@ async def test_a_rating_reaches_the_raters_next_request(tmp_path):
         second = FakeInteraction(bot, user=ada)
         await bot.tree.get_command("diagram").callback(second, request="two nodes again", top=1)
         await bot.queue.join()
-        rated, = service.draws[1]["ratings"]
+        (rated,) = service.draws[1]["ratings"]
         assert (rated.user_id, rated.value) == (str(ada.id), 5.0)
 
 
 # ---------------------------------------------------------------- a busy database
+
 
 @pytest.fixture
 async def busy_db(tmp_path):
@@ -166,9 +177,9 @@ async def stored(db, candidate_id, user_id=USER):
 async def test_a_rating_waits_out_a_write_lock_instead_of_being_lost(busy_db):
     db, candidate_id, other = busy_db
     ratings = handler(db)
-    other.execute("BEGIN IMMEDIATE")                     # the other connection holds the write lock
+    other.execute("BEGIN IMMEDIATE")  # the other connection holds the write lock
     adding = asyncio.create_task(ratings.on_add(reaction(9001, THREE)))
-    await asyncio.sleep(0.1)                             # several attempts have met the lock
+    await asyncio.sleep(0.1)  # several attempts have met the lock
     assert not adding.done()
     other.execute("ROLLBACK")
     assert await asyncio.wait_for(adding, 5) == "rated"
@@ -196,12 +207,16 @@ async def test_an_add_and_a_remove_queued_behind_a_lock_land_in_order(busy_db):
     assert await stored(db, candidate_id) is None
 
 
-@pytest.mark.parametrize("event, emoji, before, after", [
-    ("REACTION_ADD", FOUR, None, 4),
-    ("REACTION_REMOVE", FOUR, 4, None),
-])
+@pytest.mark.parametrize(
+    "event, emoji, before, after",
+    [
+        ("REACTION_ADD", FOUR, None, 4),
+        ("REACTION_REMOVE", FOUR, 4, None),
+    ],
+)
 async def test_a_rating_that_cannot_be_written_is_logged_whole_and_replays(
-        busy_db, caplog, event, emoji, before, after):
+    busy_db, caplog, event, emoji, before, after
+):
     db, candidate_id, other = busy_db
     if before is not None:
         await db.set_rating(str(USER), candidate_id, before)
@@ -212,14 +227,20 @@ async def test_a_rating_that_cannot_be_written_is_logged_whole_and_replays(
         result = await (ratings.on_add if event == "REACTION_ADD" else ratings.on_remove)(payload)
     other.execute("ROLLBACK")
     assert result.startswith("failed")
-    assert await stored(db, candidate_id) == before      # nothing was written...
-    lost, = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert await stored(db, candidate_id) == before  # nothing was written...
+    (lost,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     entry = json.loads(lost.getMessage().split(": ", 2)[-1])
-    assert entry == {"action": "add" if event == "REACTION_ADD" else "remove", "user_id": str(USER),
-                     "message_id": 9001, "channel_id": 55, "guild_id": 1, "value": 4}
+    assert entry == {
+        "action": "add" if event == "REACTION_ADD" else "remove",
+        "user_id": str(USER),
+        "message_id": 9001,
+        "channel_id": 55,
+        "guild_id": 1,
+        "value": 4,
+    }
     assert lost.rating == entry
-    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2   # two retries
-    await replay_rating(db, entry)                        # ...and the log line puts it back
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2  # two retries
+    await replay_rating(db, entry)  # ...and the log line puts it back
     assert await stored(db, candidate_id) == after
 
 

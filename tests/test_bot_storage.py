@@ -17,15 +17,19 @@ async def db(tmp_path):
 
 async def test_all_ratings_with_latents_gives_every_rater_and_latent(db):
     request = await db.create_request("u1", "two nodes")
-    with_latent = await db.add_candidate(request, 1, "t", "[]", latent=np.array([1.0, 2.0]),
-                                         latent_model_version="ae-1")
+    with_latent = await db.add_candidate(
+        request, 1, "t", "[]", latent=np.array([1.0, 2.0]), latent_model_version="ae-1"
+    )
     without = await db.add_candidate(request, 2, "t", "[]")
     await db.set_rating("u2", with_latent, 5)
     await db.set_rating("u1", with_latent, 2)
     await db.set_rating("u1", without, 4)
     rows = await db.all_ratings_with_latents()
     assert [(user, r.candidate_id, r.value) for user, r in rows] == [
-        ("u1", with_latent, 2), ("u1", without, 4), ("u2", with_latent, 5)]
+        ("u1", with_latent, 2),
+        ("u1", without, 4),
+        ("u2", with_latent, 5),
+    ]
     assert rows[0][1].latent.tolist() == [1.0, 2.0] and rows[0][1].latent_model_version == "ae-1"
     assert rows[1][1].latent is None
 
@@ -34,10 +38,13 @@ async def test_all_ratings_with_latents_gives_every_rater_and_latent(db):
     await db.set_latent(with_latent, np.array([0.5, 0.25]), "ae-2")
     again = await db.all_ratings_with_latents()
     assert [(user, r.candidate_id, r.value) for user, r in again] == [
-        ("u1", with_latent, 3), ("u1", without, 4), ("u2", with_latent, 5)]
+        ("u1", with_latent, 3),
+        ("u1", without, 4),
+        ("u2", with_latent, 5),
+    ]
     assert again[0][1].latent.tolist() == [0.5, 0.25] and again[0][1].latent_model_version == "ae-2"
     assert again[0][1].updated > rows[0][1].updated
-    assert again[2][1].latent.tolist() == [0.5, 0.25]      # every rater sees the candidate's new latent
+    assert again[2][1].latent.tolist() == [0.5, 0.25]  # every rater sees the candidate's new latent
 
 
 async def test_all_ratings_with_latents_is_empty_without_ratings(db):

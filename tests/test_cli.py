@@ -36,6 +36,7 @@ def assert_one_clear_error(capsys, code: int) -> str:
 
 # ---------------------------------------------------------------- render
 
+
 def test_render_writes_png_and_svg(tmp_path, capsys):
     png, svg = tmp_path / "out.png", tmp_path / "sub" / "out.svg"
     assert main(["render", str(DENSE), "-o", str(png), "--svg", str(svg)]) == 0
@@ -45,7 +46,7 @@ def test_render_writes_png_and_svg(tmp_path, capsys):
     root = ET.parse(svg).getroot()
     nodes = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "node"]
     assert len(nodes) == 11
-    assert capsys.readouterr().err == ""      # a clean example has no warnings
+    assert capsys.readouterr().err == ""  # a clean example has no warnings
 
 
 def test_render_scale(tmp_path):
@@ -92,11 +93,26 @@ def test_render_writes_drawio_and_mermaid(tmp_path, capsys):
     assert mermaid.read_text(encoding="utf-8").startswith("flowchart LR\n")
 
 
-@pytest.mark.parametrize("flag, name", [("--drawio", "out.xml.txt"), ("--drawio", "out"),
-                                        ("--mermaid", "out.md"), ("--mermaid", "out.mmd.svg")])
+@pytest.mark.parametrize(
+    "flag, name",
+    [("--drawio", "out.xml.txt"), ("--drawio", "out"), ("--mermaid", "out.md"), ("--mermaid", "out.mmd.svg")],
+)
 def test_render_refuses_a_wrong_drawio_or_mermaid_suffix_before_writing(tmp_path, capsys, flag, name):
-    line = assert_one_clear_error(capsys, main(["render", str(DENSE), "-o", str(tmp_path / "a.png"),
-                                                "--svg", str(tmp_path / "a.svg"), flag, str(tmp_path / name)]))
+    line = assert_one_clear_error(
+        capsys,
+        main(
+            [
+                "render",
+                str(DENSE),
+                "-o",
+                str(tmp_path / "a.png"),
+                "--svg",
+                str(tmp_path / "a.svg"),
+                flag,
+                str(tmp_path / name),
+            ]
+        ),
+    )
     assert (".drawio" if flag == "--drawio" else ".mmd") in line
     assert list(tmp_path.iterdir()) == []
 
@@ -113,6 +129,7 @@ def test_render_to_unknown_image_extension_fails_cleanly(tmp_path, capsys, name)
 
 # ---------------------------------------------------------------- score
 
+
 def test_score_prints_one_json_object(capsys):
     assert main(["score", str(DENSE)]) == 0
     out = capsys.readouterr().out
@@ -121,22 +138,38 @@ def test_score_prints_one_json_object(capsys):
     assert set(report) == {"score", "metrics", "warnings"}
     assert 4.5 <= report["score"] <= 5
     assert report["warnings"] == []
-    assert {"node_overlap", "inside_canvas", "edge_crossings", "edge_clearance", "spacing", "contrast",
-            "alignment", "symmetry"} <= set(report["metrics"])
+    assert {
+        "node_overlap",
+        "inside_canvas",
+        "edge_crossings",
+        "edge_clearance",
+        "spacing",
+        "contrast",
+        "alignment",
+        "symmetry",
+    } <= set(report["metrics"])
     assert all(0 <= v <= 1 for v in report["metrics"].values())
 
 
 def test_score_reads_stdin(capsys, monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO("```\n" + SEED + "[3, 1, 1, circle, 5, 5, solid, (0,0,0), (0,0,0), []]\n```"))
+    monkeypatch.setattr(
+        sys, "stdin", io.StringIO("```\n" + SEED + "[3, 1, 1, circle, 5, 5, solid, (0,0,0), (0,0,0), []]\n```")
+    )
     assert main(["score", "-"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert 0 <= report["score"] <= 5
     assert any("duplicate" in w for w in report["warnings"])
 
 
-@pytest.mark.parametrize("text", ["just some chatter, no diagram", "", "[" * 10000,
-                                  "\n".join(f"[{i}, 1, 1, circle, 5, 5, solid, (0,0,0), (0,0,0), []]"
-                                            for i in range(1000))])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "just some chatter, no diagram",
+        "",
+        "[" * 10000,
+        "\n".join(f"[{i}, 1, 1, circle, 5, 5, solid, (0,0,0), (0,0,0), []]" for i in range(1000)),
+    ],
+)
 @pytest.mark.parametrize("command", ["score", "render"])
 def test_bad_text_fails_cleanly(tmp_path, capsys, text, command):
     path = tmp_path / "bad.txt"
@@ -170,15 +203,19 @@ def test_a_line_break_in_a_file_name_still_gives_one_line(tmp_path, capsys):
     assert "two lines.txt" in line
 
 
-@pytest.mark.parametrize("error, code, message", [
-    (RuntimeError("boom\nsecond line"), 1, "internal error: RuntimeError: boom second line (run with -v"),
-    (KeyboardInterrupt(), 130, "interrupted"),
-])
+@pytest.mark.parametrize(
+    "error, code, message",
+    [
+        (RuntimeError("boom\nsecond line"), 1, "internal error: RuntimeError: boom second line (run with -v"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ],
+)
 def test_an_unexpected_error_is_one_line_and_a_non_zero_exit(capsys, monkeypatch, error, code, message):
     from ml import commands
 
     def fail(args):
         raise error
+
     monkeypatch.setattr(commands, "run_score", fail)
     assert main(["score", str(DENSE)]) == code
     captured = capsys.readouterr()
@@ -189,8 +226,10 @@ def test_an_unexpected_error_is_one_line_and_a_non_zero_exit(capsys, monkeypatch
 # ---------------------------------------------------------------- generate: config and --ratings, checked first
 
 REQUEST = "a network with 2 inputs and 1 output"
-NODES = [[1, 100, 200, "circle", 60, 60, "solid arrow", [255, 255, 255], [0, 0, 0], [2], "입력"],
-         [2, 300, 200, "rectangle", 60, 60, "solid line", [255, 0, 0], [0, 0, 0], []]]
+NODES = [
+    [1, 100, 200, "circle", 60, 60, "solid arrow", [255, 255, 255], [0, 0, 0], [2], "입력"],
+    [2, 300, 200, "rectangle", 60, 60, "solid line", [255, 0, 0], [0, 0, 0], []],
+]
 GOOD_RATING = json.dumps({"user_id": 7, "value": 4, "nodes": NODES}, ensure_ascii=False)
 
 
@@ -221,6 +260,7 @@ def test_generate_refuses_bad_ratings_before_loading_a_model(tmp_path, capsys, m
 
     def no_model(settings):
         raise AssertionError("the model must not load for a bad ratings file")
+
     monkeypatch.setattr(ml.service, "DiagramService", no_model)
     ratings, out = ratings_file(tmp_path, GOOD_RATING, with_node(1, "Infinity")), tmp_path / "out"
     line = assert_one_clear_error(capsys, main(["generate", REQUEST, "--ratings", str(ratings), "--out", str(out)]))
@@ -228,42 +268,48 @@ def test_generate_refuses_bad_ratings_before_loading_a_model(tmp_path, capsys, m
     assert not out.exists()
 
 
-@pytest.mark.parametrize("line, reason", [
-    (with_node(1, "Infinity"), "Infinity is not a number"),
-    (with_node(2, "-Infinity"), "-Infinity is not a number"),
-    (with_node(1, "1e999"), "1e999 is too large a number"),
-    (with_node(1, "5000"), "node 1: x must be a number from -1000 to 2000, got 5000"),
-    (with_node(4, '"wide"'), 'node 1: width must be a number from 2 to 2000, got "wide"'),
-    (with_node(0, "true"), "node 1: id must be a whole number from 0 to 1000000000, got true"),
-    (with_node(3, '"triangle"'), "node 1: shape must be one of rectangle, round rectangle, circle"),
-    (with_node(7, "[255, 255]"), "node 1: fill colour must be [R, G, B], got [255, 255]"),
-    (with_node(8, "[0, 0, 300]"), "node 1: line colour must be a whole number from 0 to 255, got 300"),
-    (with_node(9, "[9]"), "nodes: node 1: each target must be another node, listed once"),
-    (with_node(9, "[1]"), "nodes: node 1: each target must be another node, listed once"),
-    (with_node(9, "[2, 2]"), "nodes: node 1: each target must be another node, listed once"),
-    (with_node(9, json.dumps([2] * 101)), "node 1: targets must be a list of at most 100 node ids"),
-    (with_node(10, '{"a": 1}'), "node 1: the label must be a string of at most 80 characters"),
-    (with_node(10, json.dumps("x" * 81)), "the label must be a string of at most 80 characters"),
-    (with_node(0, "2"), "two nodes share an id"),
-    ('{"user_id": 7, "value": NaN, "text": "[1, 1, 1, circle, 5, 5, solid, (0,0,0), (0,0,0), []]"}',
-     "NaN is not a number"),
-    ('{"user_id": 7, "value": 6, "text": "x"}', "value must be a whole number from 1 to 5, got 6"),
-    ('{"user_id": 7, "value": 4.5, "text": "x"}', "value must be a whole number from 1 to 5, got 4.5"),
-    ('{"user_id": 7, "value": "5", "text": "x"}', 'value must be a whole number from 1 to 5, got "5"'),
-    ('{"user_id": null, "value": 5, "text": "x"}', "user_id must be a string or an integer"),
-    ('{"user_id": 7, "value": 5, "text": ["x"]}', "text must be a string"),
-    ('{"user_id": 7, "value": 5, "text": "no diagram"}', "no node list found"),
-    ('{"user_id": 7, "value": 5}', "give the diagram as either text or nodes"),
-    ('{"user_id": 7, "value": 5, "nodes": {}}', "nodes must be a list of 1 to 400 node lists"),
-    ('{"user_id": 7, "value": 5, "nodes": [[1, 2]]}', "node 1: expected a list of 10 or 11 fields"),
-    ('{"user_id": 7, "value": 5, "nodes": [], "vaule": 5}', "unknown key(s) vaule"),
-    ('{"user_id": 7, "value": 5, "nodes": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
-    ("[1, 2]", "expected a JSON object"),
-    ("{not json", "Expecting property name"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (with_node(1, "Infinity"), "Infinity is not a number"),
+        (with_node(2, "-Infinity"), "-Infinity is not a number"),
+        (with_node(1, "1e999"), "1e999 is too large a number"),
+        (with_node(1, "5000"), "node 1: x must be a number from -1000 to 2000, got 5000"),
+        (with_node(4, '"wide"'), 'node 1: width must be a number from 2 to 2000, got "wide"'),
+        (with_node(0, "true"), "node 1: id must be a whole number from 0 to 1000000000, got true"),
+        (with_node(3, '"triangle"'), "node 1: shape must be one of rectangle, round rectangle, circle"),
+        (with_node(7, "[255, 255]"), "node 1: fill colour must be [R, G, B], got [255, 255]"),
+        (with_node(8, "[0, 0, 300]"), "node 1: line colour must be a whole number from 0 to 255, got 300"),
+        (with_node(9, "[9]"), "nodes: node 1: each target must be another node, listed once"),
+        (with_node(9, "[1]"), "nodes: node 1: each target must be another node, listed once"),
+        (with_node(9, "[2, 2]"), "nodes: node 1: each target must be another node, listed once"),
+        (with_node(9, json.dumps([2] * 101)), "node 1: targets must be a list of at most 100 node ids"),
+        (with_node(10, '{"a": 1}'), "node 1: the label must be a string of at most 80 characters"),
+        (with_node(10, json.dumps("x" * 81)), "the label must be a string of at most 80 characters"),
+        (with_node(0, "2"), "two nodes share an id"),
+        (
+            '{"user_id": 7, "value": NaN, "text": "[1, 1, 1, circle, 5, 5, solid, (0,0,0), (0,0,0), []]"}',
+            "NaN is not a number",
+        ),
+        ('{"user_id": 7, "value": 6, "text": "x"}', "value must be a whole number from 1 to 5, got 6"),
+        ('{"user_id": 7, "value": 4.5, "text": "x"}', "value must be a whole number from 1 to 5, got 4.5"),
+        ('{"user_id": 7, "value": "5", "text": "x"}', 'value must be a whole number from 1 to 5, got "5"'),
+        ('{"user_id": null, "value": 5, "text": "x"}', "user_id must be a string or an integer"),
+        ('{"user_id": 7, "value": 5, "text": ["x"]}', "text must be a string"),
+        ('{"user_id": 7, "value": 5, "text": "no diagram"}', "no node list found"),
+        ('{"user_id": 7, "value": 5}', "give the diagram as either text or nodes"),
+        ('{"user_id": 7, "value": 5, "nodes": {}}', "nodes must be a list of 1 to 400 node lists"),
+        ('{"user_id": 7, "value": 5, "nodes": [[1, 2]]}', "node 1: expected a list of 10 or 11 fields"),
+        ('{"user_id": 7, "value": 5, "nodes": [], "vaule": 5}', "unknown key(s) vaule"),
+        ('{"user_id": 7, "value": 5, "nodes": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ("[1, 2]", "expected a JSON object"),
+        ("{not json", "Expecting property name"),
+    ],
+)
 def test_every_field_of_a_rating_is_checked_with_its_line(tmp_path, line, reason):
-    from diagrambot.errors import UserError
     from ml.commands import load_ratings
+    from ml.errors import UserError
+
     path = ratings_file(tmp_path, GOOD_RATING, "", line)
     with pytest.raises(UserError) as caught:
         load_ratings(str(path))
@@ -273,6 +319,7 @@ def test_every_field_of_a_rating_is_checked_with_its_line(tmp_path, line, reason
 
 def test_good_ratings_load_as_user_value_and_diagram(tmp_path):
     from ml.commands import load_ratings
+
     text = '{"user_id": "u1", "value": 1, "text": "[1, 120, 300, circle, 60, 60, solid arrow, (0,0,0), (0,0,0), []]"}'
     (user, value, diagram), (user2, value2, diagram2) = load_ratings(str(ratings_file(tmp_path, GOOD_RATING, text)))
     assert (user, value) == ("7", 4) and diagram.as_lists() == NODES
@@ -280,8 +327,9 @@ def test_good_ratings_load_as_user_value_and_diagram(tmp_path):
 
 
 def test_a_ratings_file_is_bounded_in_lines_bytes_and_edges(tmp_path, monkeypatch):
-    from diagrambot.errors import UserError
     from ml import commands
+    from ml.errors import UserError
+
     path = ratings_file(tmp_path, *[GOOD_RATING] * 4)
     monkeypatch.setattr(commands, "MAX_RATINGS", 3)
     with pytest.raises(UserError, match="line 4: more than 3 ratings"):
@@ -290,8 +338,10 @@ def test_a_ratings_file_is_bounded_in_lines_bytes_and_edges(tmp_path, monkeypatc
     with pytest.raises(UserError, match="larger than 100 bytes"):
         commands.load_ratings(str(path))
     monkeypatch.setattr(commands, "MAX_RATINGS_BYTES", 1024 * 1024)
-    dense = [[i, 100, 100, "circle", 10, 10, "solid line", [0, 0, 0], [0, 0, 0], [t for t in range(50) if t != i]]
-             for i in range(50)]                                              # 50 * 49 = 2450 edges
+    dense = [
+        [i, 100, 100, "circle", 10, 10, "solid line", [0, 0, 0], [0, 0, 0], [t for t in range(50) if t != i]]
+        for i in range(50)
+    ]  # 50 * 49 = 2450 edges
     ratings_file(tmp_path, json.dumps({"user_id": 7, "value": 4, "nodes": dense}))
     with pytest.raises(UserError, match="line 1: not a rating \\(nodes: more than 2000 edges\\)"):
         commands.load_ratings(str(path))
@@ -300,14 +350,17 @@ def test_a_ratings_file_is_bounded_in_lines_bytes_and_edges(tmp_path, monkeypatc
         commands.load_ratings(str(path))
 
 
-@pytest.mark.parametrize("option, message", [(["--top", "0"], "--top must be at least 1"),
-                                             (["--seed", str(2**40)], "--seed must be between 0 and")])
+@pytest.mark.parametrize(
+    "option, message",
+    [(["--top", "0"], "--top must be at least 1"), (["--seed", str(2**40)], "--seed must be between 0 and")],
+)
 def test_generate_bounds_top_and_seed(tmp_path, capsys, option, message):
     line = assert_one_clear_error(capsys, main(["generate", REQUEST, "--out", str(tmp_path / "out"), *option]))
     assert message in line
 
 
 # ---------------------------------------------------------------- demo
+
 
 def test_demo_writes_one_png_per_example_and_scores(tmp_path, capsys):
     out = tmp_path / "demo"
@@ -326,6 +379,7 @@ def test_demo_writes_one_png_per_example_and_scores(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- the installed console script
+
 
 def test_console_script_is_installed():
     script = Path(sys.executable).parent / "diagrambot"

@@ -22,15 +22,25 @@ class FixedTexts:
 
 
 def _renumbered(diagram: Diagram, offset: int) -> Diagram:
-    return Diagram(tuple(replace(n, id=n.id + offset, targets=tuple(t + offset for t in n.targets))
-                         for n in diagram.nodes))
+    return Diagram(
+        tuple(replace(n, id=n.id + offset, targets=tuple(t + offset for t in n.targets)) for n in diagram.nodes)
+    )
 
 
-def test_signature_ignores_ids_colours_sizes_and_exact_positions():
+def test_signature_ignores_ids_colours_shapes_sizes_and_exact_positions():
     base = dense_network([3, 5, 2])
     restyled = dense_network([3, 5, 2], PALETTES[2], "solid line")
     moved = Diagram(tuple(replace(n, x=n.x + 7, y=n.y + 30, width=30, height=30) for n in base.nodes))
+    boxed = Diagram(tuple(replace(n, shape="round rectangle") for n in base.nodes))
     assert signature(base) == signature(_renumbered(base, 1000)) == signature(restyled) == signature(moved)
+    assert signature(boxed) == signature(base)
+
+
+def test_the_same_cnn_in_rectangles_and_rounded_boxes_is_one_structure_with_all_the_votes():
+    layers = [Layer("Input", 10, "input"), Layer("Conv 3x3, 16", 100), Layer("Output 10", 10, "output")]
+    square, rounded = layer_boxes(layers), layer_boxes(layers, shape="round rectangle")
+    wrong = layer_boxes([Layer("Input", 10, "input"), Layer("Conv 3x3, 32", 100), Layer("Output 10", 10, "output")])
+    assert agreement([square, square, rounded, rounded, wrong, wrong, wrong]) == [4 / 7] * 4 + [3 / 7] * 3
 
 
 def test_signature_tells_structures_apart():

@@ -6,20 +6,25 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from sample_diagrams import MIXED, node
 
 from ml.commands import read_diagram
 from ml.diagram import Diagram
-from sample_diagrams import MIXED, node
 from ml.drawio import drawio_text
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.txt"))
 # (vertices, edges) per example, counted by hand from the node lists.
 COUNTS = {"cnn_layers": (7, 6), "dense_network": (11, 2 * 3 + 3 * 5 + 5 * 1), "ml_pipeline": (10, 10)}
-TRICKY_LABELS = ['Say "hi" [now] (ok) {x}', "a < b && c > d", "&lt; is not <", "line one\nline two",
-                 "한국어 레이어", "🙂 emoji 🚀", "cost: 100% #1 $$x$$ `code`"]
-
-
+TRICKY_LABELS = [
+    'Say "hi" [now] (ok) {x}',
+    "a < b && c > d",
+    "&lt; is not <",
+    "line one\nline two",
+    "한국어 레이어",
+    "🙂 emoji 🚀",
+    "cost: 100% #1 $$x$$ `code`",
+]
 
 
 def cells(text: str) -> tuple[ET.Element, list[ET.Element], list[ET.Element]]:
@@ -73,8 +78,8 @@ def test_shapes_colours_and_line_styles():
     assert shapes["node-2"]["rounded"] == "1" and shapes["node-2"]["arcSize"] == "25"
     assert "ellipse" in shapes["node-3"] and "ellipse" in shapes["node-4"]
     assert shapes["node-1"]["fillColor"] == "#1f77b4" and shapes["node-1"]["strokeColor"] == "#c80a0a"
-    assert shapes["node-4"]["fontColor"] == "#ffffff"            # dark grey fill: white text
-    assert shapes["node-5"]["fontColor"] == "#000000"            # pale green fill: black text
+    assert shapes["node-4"]["fontColor"] == "#ffffff"  # dark grey fill: white text
+    assert shapes["node-5"]["fontColor"] == "#000000"  # pale green fill: black text
     assert all(s["html"] == "0" and s["whiteSpace"] == "wrap" for s in shapes.values())
     lines = {(e.get("source"), e.get("target")): style(e) for e in edges}
     arrow, dashed, plain = lines["node-1", "node-2"], lines["node-2", "node-3"], lines["node-3", "node-5"]
@@ -91,7 +96,7 @@ def test_labels_survive_as_plain_text():
 
 def test_characters_xml_cannot_hold_are_dropped():
     text = drawio_text(Diagram((node(1, 100, 100, label="bell\x07 nul\x00 ok\r\nnext"),)))
-    _, vertices, _ = cells(text)                # would raise on an unescaped control character
+    _, vertices, _ = cells(text)  # would raise on an unescaped control character
     assert vertices[0].get("value") == "bell nul ok\nnext"
 
 
@@ -104,5 +109,5 @@ def test_a_label_the_png_breaks_in_two_gets_a_smaller_font_not_a_line_break():
     # draw.io does not wrap plain text: "Random forest" (two lines in the PNG) stays one line, smaller.
     _, vertices, _ = cells(drawio_text(read_diagram(str(ROOT / "examples" / "ml_pipeline.txt")).diagram))
     by_label = {v.get("value"): style(v) for v in vertices}
-    assert by_label["Merge"]["fontSize"] == "18"               # the PNG's size for a short label
+    assert by_label["Merge"]["fontSize"] == "18"  # the PNG's size for a short label
     assert 7 <= int(by_label["Random forest"]["fontSize"]) < 18

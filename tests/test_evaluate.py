@@ -2,7 +2,7 @@
 
 import json
 
-from ml.diagram import Diagram, Node
+from ml.diagram import Diagram
 from training.evaluate import SETS, invented_words, read_cases
 from training.layouts import Layer, Step, dense_network, flowchart, layer_boxes
 from training.model_card import eval_table
@@ -27,8 +27,10 @@ def test_the_frozen_sets_state_an_exact_structure_for_every_case():
 
 
 def test_a_flowchart_is_right_only_with_the_requests_names_and_edges():
-    spec = {"nodes": [["scrape web pages", "data"], ["strip HTML", "function"], ["deduplicate", "function"]],
-            "edges": [["scrape web pages", "strip HTML"], ["strip HTML", "deduplicate"]]}
+    spec = {
+        "nodes": [["scrape web pages", "data"], ["strip HTML", "function"], ["deduplicate", "function"]],
+        "edges": [["scrape web pages", "strip HTML"], ["strip HTML", "deduplicate"]],
+    }
     right = _flow(("scrape web pages", (1,)), ("Strip HTML.", (2,)), ("deduplicate", ()))
     assert structure_ok(right, "flowchart", spec) and shape_ok(right, "flowchart", spec)
     renamed = _flow(("scrape web pages", (1,)), ("Join", (2,)), ("deduplicate", ()))
@@ -61,18 +63,33 @@ def test_invented_words_are_label_words_neither_asked_nor_fixed():
 
 def test_read_cases_takes_hand_written_and_generated_lines(tmp_path):
     path = tmp_path / "cases.jsonl"
-    rows = [{"id": "en-1", "request": "a -> b", "family": "flowchart", "kind": "chain",
-             "spec": {"nodes": [["a", "data"], ["b", "process"]], "edges": [["a", "b"]]}},
-            {"request": "2-3-1 mlp", "family": "dense", "spec": {"layers": [2, 3, 1]}, "answer": "...",
-             "template": "list"}]
+    rows = [
+        {
+            "id": "en-1",
+            "request": "a -> b",
+            "family": "flowchart",
+            "kind": "chain",
+            "spec": {"nodes": [["a", "data"], ["b", "process"]], "edges": [["a", "b"]]},
+        },
+        {"request": "2-3-1 mlp", "family": "dense", "spec": {"layers": [2, 3, 1]}, "answer": "...", "template": "list"},
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     cases = read_cases(path)
     assert [c.id for c in cases] == ["en-1", "cases-2"] and cases[1].spec == {"layers": [2, 3, 1]}
 
 
 def test_the_cards_table_has_a_row_per_set_and_family():
-    summary = {"n": 4, "parse": 1.0, "shape": 0.75, "exact": 0.5, "structure": 0.5, "invented": 0.02,
-               "readability": 4.9, "seconds": 1.2, "failures": []}
+    summary = {
+        "n": 4,
+        "parse": 1.0,
+        "shape": 0.75,
+        "exact": 0.5,
+        "structure": 0.5,
+        "invented": 0.02,
+        "readability": 4.9,
+        "seconds": 1.2,
+        "failures": [],
+    }
     table = eval_table({"hand-en": {"all": summary, "dense": summary}, "hand-ko": {"all": summary}})
     assert "| hand-en / dense | 4 | 100.0 % | 75.0 % | 50.0 % | 2.0 % | 4.90 | 1.20 |" in table
     assert table.count("\n") == 4

@@ -15,11 +15,11 @@ from pptx import Presentation
 from pptx.enum.dml import MSO_LINE_DASH_STYLE
 from pptx.enum.shapes import MSO_AUTO_SHAPE_TYPE, MSO_SHAPE_TYPE
 from pptx.oxml.ns import qn
+from sample_diagrams import MIXED, node
 
 from diagrambot.cli import main
 from ml.commands import read_diagram
 from ml.diagram import Diagram
-from sample_diagrams import MIXED, node
 from ml.export import OFFSET_X, OFFSET_Y, SCALE, SLIDE_HEIGHT, SLIDE_WIDTH, pptx_bytes, svg_text
 from ml.labels import layout_label, text_colour
 from ml.render import render
@@ -27,12 +27,25 @@ from ml.render import render
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.txt"))
 SVG = "{http://www.w3.org/2000/svg}"
-AUTO_SHAPE = {"rectangle": MSO_AUTO_SHAPE_TYPE.RECTANGLE, "round rectangle": MSO_AUTO_SHAPE_TYPE.ROUNDED_RECTANGLE,
-              "circle": MSO_AUTO_SHAPE_TYPE.OVAL}
-LINE_CHILDREN = ("noFill", "solidFill", "gradFill", "pattFill", "prstDash", "custDash", "round", "bevel", "miter",
-                 "headEnd", "tailEnd", "extLst")
-
-
+AUTO_SHAPE = {
+    "rectangle": MSO_AUTO_SHAPE_TYPE.RECTANGLE,
+    "round rectangle": MSO_AUTO_SHAPE_TYPE.ROUNDED_RECTANGLE,
+    "circle": MSO_AUTO_SHAPE_TYPE.OVAL,
+}
+LINE_CHILDREN = (
+    "noFill",
+    "solidFill",
+    "gradFill",
+    "pattFill",
+    "prstDash",
+    "custDash",
+    "round",
+    "bevel",
+    "miter",
+    "headEnd",
+    "tailEnd",
+    "extLst",
+)
 
 
 def open_slide(data: bytes):
@@ -92,6 +105,7 @@ def check_slide(diagram: Diagram, data: bytes) -> None:
 
 # ---------------------------------------------------------------- the slide
 
+
 def test_mixed_diagram_shapes_connectors_and_glue():
     check_slide(MIXED, pptx_bytes(MIXED))
 
@@ -117,8 +131,8 @@ def test_connector_ends_sit_on_facing_connection_sites():
     # 1 (rect, left) -> 2 (round rect, right of it): right site 3 to left site 1.
     one_two = lines["edge 1->2"]
     assert [site for _, site in glue(one_two)] == [3, 1]
-    assert one_two.begin_x == pytest.approx(OFFSET_X + 180 * SCALE, abs=2)        # 1's right side
-    assert one_two.end_x == pytest.approx(OFFSET_X + 380 * SCALE, abs=2)          # 2's left side
+    assert one_two.begin_x == pytest.approx(OFFSET_X + 180 * SCALE, abs=2)  # 1's right side
+    assert one_two.end_x == pytest.approx(OFFSET_X + 380 * SCALE, abs=2)  # 2's left side
     assert one_two.begin_y == one_two.end_y == pytest.approx(OFFSET_Y + 150 * SCALE, abs=2)
     # 1 -> 4 goes straight down: bottom site 2 of the rectangle to the oval's top site 0.
     assert [site for _, site in glue(lines["edge 1->4"])] == [2, 0]
@@ -155,8 +169,8 @@ def test_labels_font_size_colour_and_corner_radius():
         for run in runs:
             assert run.font.size.pt == pytest.approx(layout.size * SCALE / 12700, abs=0.01)
             assert str(run.font.color.rgb) == "{:02X}{:02X}{:02X}".format(*text_colour(n.fill))
-    assert str(shapes["node 4"].text_frame.paragraphs[0].runs[0].font.color.rgb) == "FFFFFF"   # dark fill
-    assert shapes["node 2"].adjustments[0] == pytest.approx(0.25)       # corner_radius = min side / 4
+    assert str(shapes["node 4"].text_frame.paragraphs[0].runs[0].font.color.rgb) == "FFFFFF"  # dark fill
+    assert shapes["node 2"].adjustments[0] == pytest.approx(0.25)  # corner_radius = min side / 4
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -173,18 +187,30 @@ def test_example_svg_has_one_group_per_node_and_edge(path):
     nodes = [g for g in groups if g.get("class") == "node"]
     edges = [g for g in groups if g.get("class") == "edge"]
     assert [int(g.get("data-id")) for g in nodes] == [n.id for n in diagram.nodes]
-    assert [(int(g.get("data-source")), int(g.get("data-target"))) for g in edges] == \
-        [(e.source.id, e.target.id) for e in diagram.edges()]
+    assert [(int(g.get("data-source")), int(g.get("data-target"))) for g in edges] == [
+        (e.source.id, e.target.id) for e in diagram.edges()
+    ]
 
 
 def test_absurd_diagram_exports():
-    absurd = Diagram((
-        node(1, 10**9, -10**9, "circle", 0, 0, "solid arrow", targets=[1, 2], label="x\x00\x1b\n\tlabel"),
-        node(2, -5, 10**7, "round rectangle", 10**8, 0, "dashed line", targets=[3, 3],
-             label="a very long label that cannot possibly fit " * 20),
-        node(3, 500, 300, "rectangle", 0, 10**6, "solid line", targets=[1]),
-        node(4, 500, 300, "round rectangle", 1, 1, "solid arrow", targets=[3], label=""),
-    ))
+    absurd = Diagram(
+        (
+            node(1, 10**9, -(10**9), "circle", 0, 0, "solid arrow", targets=[1, 2], label="x\x00\x1b\n\tlabel"),
+            node(
+                2,
+                -5,
+                10**7,
+                "round rectangle",
+                10**8,
+                0,
+                "dashed line",
+                targets=[3, 3],
+                label="a very long label that cannot possibly fit " * 20,
+            ),
+            node(3, 500, 300, "rectangle", 0, 10**6, "solid line", targets=[1]),
+            node(4, 500, 300, "round rectangle", 1, 1, "solid arrow", targets=[3], label=""),
+        )
+    )
     _, slide = open_slide(pptx_bytes(absurd))
     assert len(node_shapes(slide)) == 4
     assert len(connectors(slide)) == len(list(absurd.edges())) == 6
@@ -202,6 +228,7 @@ def test_absurd_diagram_exports():
 
 
 # ---------------------------------------------------------------- command line
+
 
 def assert_one_clear_error(capsys, code: int) -> str:
     captured = capsys.readouterr()
@@ -229,10 +256,11 @@ def test_cli_render_all_three_outputs(tmp_path):
 
 
 def test_cli_pptx_needs_pptx_suffix(tmp_path, capsys):
-    line = assert_one_clear_error(capsys, main(["render", str(EXAMPLES[0]), "-o", str(tmp_path / "a.png"),
-                                                "--pptx", str(tmp_path / "a.ppt")]))
+    line = assert_one_clear_error(
+        capsys, main(["render", str(EXAMPLES[0]), "-o", str(tmp_path / "a.png"), "--pptx", str(tmp_path / "a.ppt")])
+    )
     assert ".pptx" in line
-    assert list(tmp_path.iterdir()) == []         # checked before anything is written
+    assert list(tmp_path.iterdir()) == []  # checked before anything is written
 
 
 def test_cli_bad_input_with_pptx(tmp_path, capsys):
@@ -248,6 +276,7 @@ def test_cli_nothing_to_write_mentions_pptx(capsys):
 
 
 # ---------------------------------------------------------------- LibreOffice (documented in docs/export.md)
+
 
 def _canvas_of_slide_png(path: Path) -> np.ndarray:
     image = Image.open(path).convert("L")
@@ -265,10 +294,21 @@ def test_libreoffice_renders_the_slides_like_the_png_renderer(tmp_path):
     diagrams = {p.stem: read_diagram(str(p)).diagram for p in EXAMPLES}
     for name, diagram in diagrams.items():
         (tmp_path / f"{name}.pptx").write_bytes(pptx_bytes(diagram))
-    subprocess.run(["soffice", f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}", "--headless",
-                    "--convert-to", "png", "--outdir", str(tmp_path / "png"),
-                    *(str(tmp_path / f"{name}.pptx") for name in diagrams)],
-                   check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+            "--headless",
+            "--convert-to",
+            "png",
+            "--outdir",
+            str(tmp_path / "png"),
+            *(str(tmp_path / f"{name}.pptx") for name in diagrams),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     ours = {name: _coarse(render(d).convert("L")) for name, d in diagrams.items()}
     for name in diagrams:
         slide = _canvas_of_slide_png(tmp_path / "png" / f"{name}.png")

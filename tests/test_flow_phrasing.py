@@ -41,7 +41,7 @@ def test_graph_shapes_include_chains_merges_and_branches():
 def test_korean_particles_follow_the_last_syllable():
     rng = random.Random(0)
     assert particle("데이터", "을/를", rng) == "데이터를" and particle("모델", "을/를", rng) == "모델을"
-    assert particle("모델", "으로/로", rng) == "모델로"      # ㄹ takes 로
+    assert particle("모델", "으로/로", rng) == "모델로"  # ㄹ takes 로
     assert particle("수집", "으로/로", rng) == "수집으로" and particle("전처리", "으로/로", rng) == "전처리로"
     assert particle("이미지", "와/과", rng) == "이미지와" and particle("텍스트", "와/과", rng) == "텍스트와"
     assert particle("결과", "이/가", rng) == "결과가" and particle("문장", "이/가", rng) == "문장이"

@@ -5,13 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from diagrambot.errors import UserError
-from ml.generator import (EMBEDDED_MODEL, GeneratorSettings, LocalGenerator, OpenAIGenerator, SamplingSettings,
-                          agenerate, make_generator)
+from ml.errors import UserError
+from ml.generator import (
+    EMBEDDED_MODEL,
+    GeneratorSettings,
+    LocalGenerator,
+    OpenAIGenerator,
+    SamplingSettings,
+    agenerate,
+    make_generator,
+)
+from ml.node_syntax import ANSWER
 from ml.parser import parse
 from ml.prompt import chat
 
@@ -54,6 +64,45 @@ def test_same_seed_same_candidates(embedded):
     assert embedded.generate(REQUEST, 2, seed=7) == embedded.generate(REQUEST, 2, seed=7)
 
 
+def _with_decoder(generator: LocalGenerator, decoder: str, *args, **kwargs) -> tuple[list[str], dict]:
+    sampling = generator.settings.sampling
+    generator.settings.sampling = replace(sampling, decoder=decoder)
+    try:
+        return generator.generate(*args, **kwargs), dict(generator.last_timing)
+    finally:
+        generator.settings.sampling = sampling
+
+
+def test_the_loop_draws_what_transformers_generate_draws(embedded):
+    """Same seed, same candidates: the loop only stops computing what nobody reads."""
+    loop, loop_timing = _with_decoder(embedded, "loop", REQUEST, 4, seed=5)
+    hf, hf_timing = _with_decoder(embedded, "hf", REQUEST, 4, seed=5)
+    assert loop == hf
+    assert loop_timing["new_tokens"] == hf_timing["new_tokens"]
+    assert hf_timing["row_steps"] == 4 * hf_timing["new_tokens"]
+    if len({len(t) for t in loop}) > 1:  # rows of different lengths: the ended ones left the batch
+        assert loop_timing["row_steps"] < hf_timing["row_steps"]
+
+
+def test_the_loop_keeps_the_token_limit_and_works_without_the_grammar(embedded):
+    loop, timing = _with_decoder(embedded, "loop", REQUEST, 3, seed=1, max_new_tokens=6)
+    hf, _ = _with_decoder(embedded, "hf", REQUEST, 3, seed=1, max_new_tokens=6)
+    assert loop == hf and timing["new_tokens"] == 6
+    sampling = embedded.settings.sampling
+    embedded.settings.sampling = replace(sampling, grammar=False)
+    try:
+        free, _ = _with_decoder(embedded, "loop", REQUEST, 2, seed=3, max_new_tokens=40)
+        free_hf, _ = _with_decoder(embedded, "hf", REQUEST, 2, seed=3, max_new_tokens=40)
+    finally:
+        embedded.settings.sampling = sampling
+    assert free == free_hf
+
+
+def test_unknown_decoder_is_refused():
+    with pytest.raises(UserError, match="decoder"):
+        LocalGenerator(GeneratorSettings(sampling=SamplingSettings(decoder="abacus")))
+
+
 def test_agenerate_runs_off_the_event_loop_thread(embedded):
     seen = {}
     original = embedded.generate
@@ -90,17 +139,26 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
     answer = '[\n[1, 100, 300, "circle", 40, 40, "solid arrow", (255, 255, 255), (0, 0, 0), []]\n]'
     status = 200
     seen: list = []
+    one_choice = False  # like transformers serve, which ignores n
+    delay = 0.0
+    drop = False  # close the connection without answering, like a server that dies mid-request
 
     def do_POST(self):  # noqa: N802 (http.server's naming)
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).seen.append((self.path, body, self.headers.get("Authorization")))
+        time.sleep(self.delay)
+        if self.drop:
+            self.close_connection = True
+            return
         if self.status != 200:
             self.send_response(self.status)
             self.end_headers()
             self.wfile.write(b"model overloaded")
             return
-        payload = {"choices": [{"index": i, "message": {"role": "assistant", "content": self.answer}}
-                               for i in range(body["n"])]}
+        count = 1 if self.one_choice else body.get("n", 1)
+        payload = {
+            "choices": [{"index": i, "message": {"role": "assistant", "content": self.answer}} for i in range(count)]
+        }
         data = json.dumps(payload).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -116,6 +174,7 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
 def fake_server():
     _FakeOpenAI.seen = []
     _FakeOpenAI.status = 200
+    _FakeOpenAI.one_choice, _FakeOpenAI.delay, _FakeOpenAI.drop = False, 0.0, False
     server = HTTPServer(("127.0.0.1", 0), _FakeOpenAI)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -126,8 +185,14 @@ def fake_server():
 
 def test_http_backend_asks_for_n_candidates_in_one_request(fake_server, monkeypatch):
     monkeypatch.setenv("TEST_VLLM_KEY", "sekret")
-    settings = GeneratorSettings(backend="openai", url=fake_server, model="deepseek-base", adapter="diagram-lora",
-                                 api_key_env="TEST_VLLM_KEY", sampling=SamplingSettings(temperature=0.7))
+    settings = GeneratorSettings(
+        backend="openai",
+        url=fake_server,
+        model="deepseek-base",
+        adapter="diagram-lora",
+        api_key_env="TEST_VLLM_KEY",
+        sampling=SamplingSettings(temperature=0.7),
+    )
     generator = make_generator(settings)
     assert isinstance(generator, OpenAIGenerator)
     texts = generator.generate(REQUEST, 5, seed=3)
@@ -151,3 +216,76 @@ def test_http_backend_unreachable_names_the_setting():
     generator = OpenAIGenerator(GeneratorSettings(backend="openai", url="http://127.0.0.1:9", timeout_s=2))
     with pytest.raises(UserError, match=r"\[generator\] url"):
         generator.generate(REQUEST, 1)
+
+
+def test_http_backend_asks_again_when_the_server_answers_fewer(fake_server):
+    _FakeOpenAI.one_choice = True
+    generator = OpenAIGenerator(GeneratorSettings(backend="openai", url=fake_server))
+    assert len(generator.generate(REQUEST, 3, seed=10)) == 3
+    assert [body["n"] for _, body, _ in _FakeOpenAI.seen] == [3, 2, 1]
+    assert [body["seed"] for _, body, _ in _FakeOpenAI.seen] == [10, 11, 12]
+    assert generator.last_timing["requests"] == 3
+
+
+def test_transformers_serve_is_asked_to_sample_one_candidate_a_request(fake_server):
+    _FakeOpenAI.one_choice = True
+    settings = GeneratorSettings(
+        backend="openai",
+        url=fake_server,
+        server="transformers",
+        sampling=SamplingSettings(temperature=0.6, top_p=0.9, max_new_tokens=300),
+    )
+    assert len(OpenAIGenerator(settings).generate(REQUEST, 2)) == 2
+    for _, body, _ in _FakeOpenAI.seen:
+        assert "n" not in body and "seed" not in body
+        assert json.loads(body["generation_config"]) == {
+            "do_sample": True,
+            "temperature": 0.6,
+            "top_p": 0.9,
+            "max_new_tokens": 300,
+        }
+
+
+@pytest.mark.parametrize("field", ["structured_outputs", "guided_regex"])
+def test_vllm_structured_output_sends_the_node_list_regex(fake_server, field):
+    settings = GeneratorSettings(backend="openai", url=fake_server, structured_output=field)
+    OpenAIGenerator(settings).generate(REQUEST, 2)
+    body = _FakeOpenAI.seen[0][1]
+    assert (
+        (body["structured_outputs"] == {"regex": ANSWER})
+        if field == "structured_outputs"
+        else body["guided_regex"] == ANSWER
+    )
+    plain = GeneratorSettings(backend="openai", url=fake_server)
+    assert not {"structured_outputs", "guided_regex", "generation_config"} & set(OpenAIGenerator(plain).body("x", 1, 0))
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(server="ollama"), "server"),
+        (dict(structured_output="json"), "structured_output"),
+        (dict(server="transformers", structured_output="structured_outputs"), "vLLM parameter"),
+    ],
+)
+def test_http_backend_settings_are_checked(settings, message):
+    with pytest.raises(UserError, match=message):
+        OpenAIGenerator(GeneratorSettings(backend="openai", **settings))
+
+
+def test_http_backend_timeout_bounds_the_whole_call(fake_server):
+    _FakeOpenAI.one_choice, _FakeOpenAI.delay = True, 0.6
+    generator = OpenAIGenerator(GeneratorSettings(backend="openai", url=fake_server, timeout_s=1))
+    start = time.monotonic()
+    with pytest.raises(UserError, match=r"did not answer within 1 s \(\[generator\] timeout_s"):
+        generator.generate(REQUEST, 4)
+    assert time.monotonic() - start < 2.5
+    assert 1 <= len(_FakeOpenAI.seen) <= 2
+
+
+def test_http_backend_server_dying_mid_request_is_one_line(fake_server):
+    _FakeOpenAI.drop = True
+    generator = OpenAIGenerator(GeneratorSettings(backend="openai", url=fake_server))
+    with pytest.raises(UserError, match="closed the connection") as error:
+        generator.generate(REQUEST, 2)
+    assert "\n" not in str(error.value)

@@ -6,11 +6,22 @@ import random
 import string
 
 import pytest
+import regex
 import torch
 
 from ml.diagram import Diagram, Node
-from ml.grammar import (LIST_END, ListEndStop, NodeListGrammar, extends, is_complete, is_valid_prefix,
-                        token_bytes, split_utf8)
+from ml.grammar import (
+    LIST_END,
+    ListEndStop,
+    NodeListGrammar,
+    completion,
+    extends,
+    is_complete,
+    is_valid_prefix,
+    split_utf8,
+    token_bytes,
+)
+from ml.node_syntax import ANSWER
 from ml.parser import parse, serialize
 from ml.prompt import prompt_ids, user_message
 from training.synthetic import generate
@@ -44,13 +55,27 @@ def texts(pieces):
 
 
 def _labelled(*labels: str) -> str:
-    nodes = tuple(Node(i + 1, 100 + 100 * i, 300, "rectangle", 80, 40, "solid arrow", (255, 255, 255),
-                       (0, 0, 0), (i + 2,) if i + 1 < len(labels) else (), label)
-                  for i, label in enumerate(labels))
+    nodes = tuple(
+        Node(
+            i + 1,
+            100 + 100 * i,
+            300,
+            "rectangle",
+            80,
+            40,
+            "solid arrow",
+            (255, 255, 255),
+            (0, 0, 0),
+            (i + 2,) if i + 1 < len(labels) else (),
+            label,
+        )
+        for i, label in enumerate(labels)
+    )
     return serialize(Diagram(nodes))
 
 
 # ---------------------------------------------------------------- prefixes
+
 
 def test_every_prefix_of_a_handwritten_list_is_valid():
     assert parse(TEXT).warnings == []
@@ -62,15 +87,18 @@ def test_every_prefix_of_generated_answers_is_valid(examples):
     for example in examples:
         answer = example.answer
         for i in range(len(answer) + 1):
-            assert is_valid_prefix(answer[:i]), (example.request, answer[max(0, i - 40):i])
+            assert is_valid_prefix(answer[:i]), (example.request, answer[max(0, i - 40) : i])
 
 
-@pytest.mark.parametrize("labels", [
-    ['say "hi"', "plain"],
-    ['"', '\\"', "back\\slash"],
-    ['a \\ "b" \\\\ c', "Données → 日本"],
-    ["], [x", "(1, 2, 3)", ""],
-])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ['say "hi"', "plain"],
+        ['"', '\\"', "back\\slash"],
+        ['a \\ "b" \\\\ c', "Données → 日本"],
+        ["], [x", "(1, 2, 3)", ""],
+    ],
+)
 def test_every_prefix_with_escaped_labels_is_valid(labels):
     text = _labelled(*labels)
     assert [n.label for n in parse(text).diagram.nodes] == [label or None for label in labels]
@@ -79,22 +107,25 @@ def test_every_prefix_with_escaped_labels_is_valid(labels):
     assert is_complete(text)
 
 
-@pytest.mark.parametrize("broken", [
-    TEXT.replace("[1, 80,", "[1 80,"),                                 # missing comma
-    TEXT.replace('"circle"', '"oval"'),                                # unknown shape
-    TEXT.replace('"solid arrow"', '"dotted arrow"'),                   # unknown line style
-    TEXT.replace("(229, 245, 224)", "(229, 256, 224)"),                # colour 256
-    TEXT.replace("(229, 245, 224)", "(229, 245)"),                     # two channels
-    TEXT.replace('"circle", 54', '"circle",\n54'),                     # newline inside a node
-    TEXT.replace('"Clean"', '"Cl\nean"'),                              # newline inside a label
-    TEXT.replace('"Clean"', '"Cl"ean"'),                               # unescaped quote
-    TEXT.replace("[2]]", "[2],]"),                                     # trailing comma
-    TEXT.replace("],\n[2", "]\n[2"),                                   # no comma between nodes
-    TEXT.replace("[\n[1", "[[1"),                                      # no newline after the head
-    TEXT.replace("[1, 80", "[1, 80.5"),                                # not an integer
-    "x" + TEXT,                                                        # chatter before the list
-    "```\n" + TEXT,                                                    # a code fence
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        TEXT.replace("[1, 80,", "[1 80,"),  # missing comma
+        TEXT.replace('"circle"', '"oval"'),  # unknown shape
+        TEXT.replace('"solid arrow"', '"dotted arrow"'),  # unknown line style
+        TEXT.replace("(229, 245, 224)", "(229, 256, 224)"),  # colour 256
+        TEXT.replace("(229, 245, 224)", "(229, 245)"),  # two channels
+        TEXT.replace('"circle", 54', '"circle",\n54'),  # newline inside a node
+        TEXT.replace('"Clean"', '"Cl\nean"'),  # newline inside a label
+        TEXT.replace('"Clean"', '"Cl"ean"'),  # unescaped quote
+        TEXT.replace("[2]]", "[2],]"),  # trailing comma
+        TEXT.replace("],\n[2", "]\n[2"),  # no comma between nodes
+        TEXT.replace("[\n[1", "[[1"),  # no newline after the head
+        TEXT.replace("[1, 80", "[1, 80.5"),  # not an integer
+        "x" + TEXT,  # chatter before the list
+        "```\n" + TEXT,  # a code fence
+    ],
+)
 def test_prefixes_that_break_the_format(broken):
     assert broken != TEXT
     assert not is_valid_prefix(broken)
@@ -143,6 +174,7 @@ def test_a_runaway_plan_line_is_cut_off():
 
 # ---------------------------------------------------------------- completion
 
+
 def test_is_complete_only_on_the_whole_list(examples):
     for text in [TEXT] + [e.answer for e in examples[:20]]:
         assert text.endswith(LIST_END)
@@ -154,29 +186,36 @@ def test_single_node_list_is_complete():
     assert not is_complete("[\n" + NODE_2 + ",\n]")
 
 
-@pytest.mark.parametrize("broken", [
-    TEXT.replace('"Clean"', 'Clean'),
-    TEXT.replace("(255, 255, 255)", "(255, 255, 256)"),
-    TEXT.replace("[], ", "[]"),
-    TEXT[:-3] + "]]",
-    TEXT[:-2],
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        TEXT.replace('"Clean"', "Clean"),
+        TEXT.replace("(255, 255, 255)", "(255, 255, 256)"),
+        TEXT.replace("[], ", "[]"),
+        TEXT[:-3] + "]]",
+        TEXT[:-2],
+    ],
+)
 def test_is_complete_false_when_the_last_node_is_broken(broken):
     assert not is_complete(broken)
 
 
-@pytest.mark.parametrize("broken", [
-    "[\nnot a node],\n" + NODE_2 + "\n]",                               # garbage first node
-    TEXT.replace("[1, 80,", "[1 80,"),                                 # missing comma in node 1
-    TEXT.replace('"circle"', '"oval"'),                                # unknown shape in node 1
-    TEXT.replace("(229, 245, 224)", "(229, 256, 224)"),                # colour 256 in node 1
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "[\nnot a node],\n" + NODE_2 + "\n]",  # garbage first node
+        TEXT.replace("[1, 80,", "[1 80,"),  # missing comma in node 1
+        TEXT.replace('"circle"', '"oval"'),  # unknown shape in node 1
+        TEXT.replace("(229, 245, 224)", "(229, 256, 224)"),  # colour 256 in node 1
+    ],
+)
 def test_is_complete_rejects_a_malformed_earlier_node(broken):
     assert not is_valid_prefix(broken)
     assert not is_complete(broken)
 
 
 # ---------------------------------------------------------------- extends
+
 
 def test_extends_agrees_with_is_valid_prefix_on_random_cuts(examples, texts):
     rng = random.Random(1234)
@@ -189,7 +228,7 @@ def test_extends_agrees_with_is_valid_prefix_on_random_cuts(examples, texts):
         text = answer[:cut]
         kind = rng.random()
         if kind < 0.4:
-            addition = answer[cut:cut + rng.randint(1, 20)]
+            addition = answer[cut : cut + rng.randint(1, 20)]
         elif kind < 0.75:
             addition = rng.choice(vocabulary)
         else:
@@ -212,6 +251,7 @@ def test_extends_from_nothing():
 
 # ---------------------------------------------------------------- token_texts
 
+
 def test_token_bytes_rebuild_answers_in_any_script(tokenizer, pieces, examples):
     assert len(pieces) == len(tokenizer)
     assert pieces[tokenizer.eos_token_id] == b""
@@ -231,6 +271,7 @@ def test_split_utf8_holds_back_an_unfinished_character():
 
 
 # ---------------------------------------------------------------- NodeListGrammar
+
 
 def _ids(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -292,14 +333,14 @@ def test_grammar_rows_are_independent_and_extra_vocab_is_masked(tokenizer, texts
     ids_a, ids_b = ordered[0], ordered[-1]
     assert len(ids_a) < len(ids_b)
     prompt = prompt_ids(tokenizer, "one prompt for both rows")
-    rows = torch.tensor([prompt + ids_a, prompt + ids_b[:len(ids_a)]])  # row 0 done, row 1 mid-way
+    rows = torch.tensor([prompt + ids_a, prompt + ids_b[: len(ids_a)]])  # row 0 done, row 1 mid-way
     scores = torch.zeros(2, len(texts) + 7)  # a model may pad its vocabulary
     scores[:, ids_b[len(ids_a)]] = 3.0
     out = NodeListGrammar(tokenizer, len(prompt), pieces=pieces)(rows, scores)
     assert torch.isfinite(out[0]).nonzero().flatten().tolist() == [tokenizer.eos_token_id]
     assert torch.isfinite(out[1, ids_b[len(ids_a)]])
     assert out[1, tokenizer.eos_token_id] == float("-inf")
-    assert torch.isinf(out[:, len(texts):]).all()
+    assert torch.isinf(out[:, len(texts) :]).all()
 
 
 def test_grammar_steers_greedy_decoding_to_the_answer(tokenizer, texts, pieces, examples):
@@ -314,7 +355,7 @@ def test_grammar_steers_greedy_decoding_to_the_answer(tokenizer, texts, pieces, 
         scores = torch.zeros(1, len(texts))
         if step < len(target):
             scores[0, target[step]] = 2.0
-        scores[0, _invalid_after(text, texts, set(target[step:step + 1]) | {tokenizer.eos_token_id})] = 9.0
+        scores[0, _invalid_after(text, texts, set(target[step : step + 1]) | {tokenizer.eos_token_id})] = 9.0
         out = processor(torch.tensor([prompt + generated]), scores)
         choice = int(out[0].argmax())
         if choice == tokenizer.eos_token_id:
@@ -327,6 +368,7 @@ def test_grammar_steers_greedy_decoding_to_the_answer(tokenizer, texts, pieces, 
 
 # ---------------------------------------------------------------- ListEndStop
 
+
 def test_list_end_stop(tokenizer, texts, pieces, examples):
     prompt = prompt_ids(tokenizer, "stop")
     ids = _ids(tokenizer, examples[0].answer)
@@ -336,7 +378,8 @@ def test_list_end_stop(tokenizer, texts, pieces, examples):
     assert stop(torch.tensor([prompt + ids[:3]]), None).tolist() == [False]
     # Nothing of the prompt counts, even if the prompt itself ended with the list end.
     tail_prompt = prompt + _ids(tokenizer, examples[0].answer[-8:])
-    assert ListEndStop(tokenizer, len(tail_prompt), pieces=pieces)(torch.tensor([tail_prompt]), None).tolist() == [False]
+    stop = ListEndStop(tokenizer, len(tail_prompt), pieces=pieces)
+    assert stop(torch.tensor([tail_prompt]), None).tolist() == [False]
 
 
 def test_list_end_stop_without_precomputed_texts(tokenizer, examples):
@@ -360,3 +403,90 @@ def test_grammar_holds_a_korean_name_to_the_request_byte_by_byte(tokenizer, piec
     assert grammar._generated[0].endswith("정")
     texts = {split_utf8(pieces[t])[0] for t in whole}
     assert "제" in texts and "x" not in texts and "규" not in texts
+
+
+# ---------------------------------------------------------------- unfinished characters, rows, settled steps
+
+
+def test_completion_finishes_any_lead_bytes():
+    for character in ("é", "가", "€", "\u0800", "\ud7ff", "😀", "\U00100000"):
+        data = character.encode()
+        for cut in range(1, len(data)):
+            stand_in = completion(data[:cut])
+            assert stand_in is not None and stand_in.encode().startswith(data[:cut])
+
+
+def _byte_token(pieces, byte: bytes) -> int:
+    return next(t for t, piece in enumerate(pieces) if piece == byte)
+
+
+def test_an_unfinished_character_is_allowed_only_where_a_character_can_follow(tokenizer, pieces):
+    """A lead byte where only digits may go would leave the row no way on (it used to end unparsed)."""
+    lead = _byte_token(pieces, "가".encode()[:1])
+    prompt = prompt_ids(tokenizer, "x")
+    for text, allowed in (
+        ("[\n[1, ", False),
+        ('[\n[1, 80, 300, "circle", 54, 54, "solid arrow", (1, 2, 3), (4, 5, 6), [], "', True),
+    ):
+        scores = torch.zeros(1, len(pieces))
+        scores[0, lead] = 10.0
+        out = NodeListGrammar(tokenizer, len(prompt), top_k=4, pieces=pieces)(
+            torch.tensor([prompt + _ids(tokenizer, text)]), scores
+        )
+        assert bool(torch.isfinite(out[0, lead])) is allowed, text
+        assert torch.isfinite(out[0]).any()
+
+
+def test_rows_fed_one_by_one_are_constrained_as_a_subset(tokenizer, texts, pieces, examples):
+    prompt = prompt_ids(tokenizer, "two rows")
+    answers = [_ids(tokenizer, e.answer) for e in examples[:2]]
+    length = min(map(len, answers)) // 2
+    rows = torch.tensor([prompt + a[:length] for a in answers])
+    scores = torch.randn(2, len(pieces))
+    whole = NodeListGrammar(tokenizer, len(prompt), pieces=pieces)(rows, scores.clone())
+    fed = NodeListGrammar(tokenizer, len(prompt), pieces=pieces)
+    for row, answer in enumerate(answers):
+        for token in answer[:length]:
+            fed.feed(row, token)
+    assert torch.equal(fed.constrain([1], scores[1:].clone()), whole[1:])
+    assert torch.equal(fed.constrain([0, 1], scores.clone()), whole)
+
+
+def test_a_settled_row_is_checked_at_its_top_token_only(tokenizer, texts, pieces, examples, monkeypatch):
+    """Where top-p would keep the top token alone, only it is checked (and allowed, if it may follow)."""
+    prompt = prompt_ids(tokenizer, "settled")
+    ids = _ids(tokenizer, examples[0].answer)
+    cut = len(ids) // 2
+    checked = []
+    original = NodeListGrammar._keeps
+    monkeypatch.setattr(NodeListGrammar, "_keeps", lambda self, row, t: checked.append(t) or original(self, row, t))
+    for top, expect_alone in (
+        (ids[cut], True),
+        (_invalid_after("".join(texts[i] for i in ids[:cut]), texts, {ids[cut]}), False),
+    ):
+        grammar = NodeListGrammar(tokenizer, len(prompt), top_k=8, pieces=pieces)
+        for token in ids[:cut]:
+            grammar.feed(0, token)
+        scores = torch.zeros(1, len(pieces))
+        scores[0, top] = 30.0
+        scores[0, ids[cut]] += 5.0
+        checked.clear()
+        out = grammar.constrain([0], scores, nucleus=0.95)
+        finite = torch.isfinite(out[0]).nonzero().flatten().tolist()
+        if expect_alone:
+            assert finite == [top] and checked == [top]
+        else:  # the top token may not follow: the usual checks, and the right token is allowed
+            assert top not in finite and ids[cut] in finite and len(checked) > 1
+        # Without the sampler's p, every token of the top K is checked.
+        checked.clear()
+        grammar.constrain([0], scores)
+        assert len(checked) > 1
+
+
+def test_the_server_regex_takes_every_complete_list(examples):
+    pattern = regex.compile(ANSWER)
+    for example in examples:
+        assert is_complete(example.answer)
+        assert pattern.fullmatch(example.answer), example.answer[:80]
+        assert pattern.fullmatch(example.answer.split("\n", 1)[1])  # without the plan line
+    assert pattern.fullmatch(TEXT) and not pattern.fullmatch(TEXT[:-1]) and not pattern.fullmatch("[\n]")

@@ -40,8 +40,12 @@ def test_number_words_count_like_digits():
 
 
 def test_unlabelled_node_count_counts_when_layers_do_not_match():
-    two_columns = Diagram((Node(1, 200, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), (2,)),
-                           Node(2, 700, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0))))
+    two_columns = Diagram(
+        (
+            Node(1, 200, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), (2,)),
+            Node(2, 700, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0)),
+        )
+    )
     assert grounding("draw two nodes", two_columns) == 1.0
     assert grounding("draw three nodes", two_columns) < 1.0
 
@@ -72,16 +76,21 @@ def test_a_vague_request_leaves_the_choice_to_agreement_and_scores():
     """No numbers and no shared words: every candidate grounds the same, whatever it draws."""
     request = "draw something nice"
     assert grounding(request, dense_network([2, 3, 1])) == grounding(request, dense_network([4, 4])) == 1.0
-    assert grounding(request, _pipeline("Load", "Clean")) == grounding(request, _pipeline("Fetch", "Store", "Plot")) \
-        == 0.0
+    assert (
+        grounding(request, _pipeline("Load", "Clean")) == grounding(request, _pipeline("Fetch", "Store", "Plot")) == 0.0
+    )
 
 
 def test_numbers_the_request_gives_are_matched_however_the_diagram_carries_them():
     # A labelled pipeline of the asked length, labels without numbers: the node count matches.
     assert grounding("a pipeline of 3 steps: Load, Train, Deploy", _pipeline("Load", "Train", "Deploy")) == 1.0
     # Sizes in labels are not held against a request that gives none.
-    assert grounding("a cnn with an input, a conv and an output layer",
-                     _chain("Input 28x28x1", "Conv 3x3, 32", "Output 10")) == 1.0
+    assert (
+        grounding(
+            "a cnn with an input, a conv and an output layer", _chain("Input 28x28x1", "Conv 3x3, 32", "Output 10")
+        )
+        == 1.0
+    )
     # Number words in labels count as numbers; a lone letter ("28x28") is no word to look for.
     assert grounding("two towers merge into one head", _chain("Two towers", "Merge", "One head")) == 1.0
     assert grounding("an input of 28 by 28 pixels", _chain("Input 28x28")) == 1.0
@@ -96,7 +105,7 @@ def test_request_without_numbers_still_separates_candidates_by_their_words():
 def test_a_candidate_that_leaves_out_a_step_the_others_drew_grounds_less():
     request = "Logs (data) goes to Train. Train (process) goes to Evaluate. Evaluate (process) goes to Deploy."
     whole = _pipeline("Logs", "Train", "Evaluate", "Deploy")
-    short = _pipeline("Logs", "Train", "Deploy")          # every name it draws is asked for
+    short = _pipeline("Logs", "Train", "Deploy")  # every name it draws is asked for
     assert grounding(request, short) == grounding(request, whole) == 1.0
     assert grounding_of_candidates(request, [short, whole]) == [0.75, 1.0]
     # Alone, nothing shows that a step is missing: names are read off the candidates.

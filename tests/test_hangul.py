@@ -30,7 +30,7 @@ def test_hangul_draws_distinct_glyphs_not_missing_glyph_boxes():
 
 def test_the_embedded_latin_font_lacks_hangul_and_the_korean_font_has_it():
     missing = font(20).getmask("\uffff").getbbox()
-    assert font(20).getmask("가").getbbox() == missing          # why a second font is needed
+    assert font(20).getmask("가").getbbox() == missing  # why a second font is needed
     korean = font(20, "가")
     assert korean.getmask("가").getbbox() != korean.getmask("\uffff").getbbox()
 

@@ -16,8 +16,10 @@ from storage.commands import add_parser
 from storage.transfer import LATENT_SIZE, MAX_LINE_CHARS, ImportFormatError, parse_jsonl, read_lines
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"hostile test picture"
-NODES = [[1, 100, 300, "circle", 40, 40, "solid arrow", [255, 255, 255], [0, 0, 0], [2], "conv"],
-         [2, 300, 300, "rectangle", 80, 40, "solid line", [200, 200, 255], [0, 0, 0], []]]
+NODES = [
+    [1, 100, 300, "circle", 40, 40, "solid arrow", [255, 255, 255], [0, 0, 0], [2], "conv"],
+    [2, 300, 300, "rectangle", 80, 40, "solid line", [200, 200, 255], [0, 0, 0], []],
+]
 
 
 def cli(*argv: str) -> int:
@@ -36,16 +38,29 @@ def export(tmp_path_factory) -> list[str]:
         async with await Database.open(folder / "src.sqlite3", folder / "data") as db:
             request = await db.create_request("u1", "a CNN", guild_id=3, channel_id=4)
             latent = np.linspace(-1, 1, LATENT_SIZE, dtype=np.float32)
-            candidate = await db.add_candidate(request, 0, "text", json.dumps(NODES), PNG,
-                                               {"readability": 0.9}, latent, "ae-1")
+            candidate = await db.add_candidate(
+                request, 0, "text", json.dumps(NODES), PNG, {"readability": 0.9}, latent, "ae-1"
+            )
             await db.set_request_status(request, "done")
             await db.add_post(1001, 4, candidate)
             await db.set_rating("u1", candidate, 4)
 
     asyncio.run(populate())
     out = folder / "export.jsonl"
-    assert cli("db", "export", "--db", str(folder / "src.sqlite3"), "--data-dir", str(folder / "data"),
-               "--out", str(out), "--images") == 0
+    assert (
+        cli(
+            "db",
+            "export",
+            "--db",
+            str(folder / "src.sqlite3"),
+            "--data-dir",
+            str(folder / "data"),
+            "--out",
+            str(out),
+            "--images",
+        )
+        == 0
+    )
     return out.read_text().splitlines()
 
 
@@ -64,6 +79,7 @@ def target(tmp_path) -> tuple[Path, Path]:
 
 def state(db_path: Path, data: Path) -> tuple:
     """Row counts and image files: what an import would change."""
+
     async def counts() -> dict:
         async with await Database.open(db_path, data) as db:
             stats = await db.stats()
@@ -110,31 +126,35 @@ HEXAGON = json.dumps([[1, 100, 300, "hexagon", 40, 40, "solid arrow", [255, 255,
 OFF_CANVAS = json.dumps([[1, 99999, 300, "circle", 40, 40, "solid arrow", [255, 255, 255], [0, 0, 0], []]])
 
 
-@pytest.mark.parametrize("kind, change, field", [
-    ("candidate", setter("nodes_json", "not json"), "nodes_json"),
-    ("candidate", setter("nodes_json", '[{"id": "c"}]'), "nodes_json"),
-    ("candidate", setter("nodes_json", "[]"), "nodes_json"),
-    ("candidate", setter("nodes_json", HEXAGON), "nodes_json"),
-    ("candidate", setter("nodes_json", OFF_CANVAS), "nodes_json"),
-    ("candidate", setter("nodes_json", "[" * 100_000), "nodes_json"),
-    ("candidate", setter("scores", {"readability": float("nan")}), "scores"),
-    ("candidate", setter("scores", {"final_score": float("inf")}), "scores"),
-    ("candidate", setter("scores", {"final_score": "high"}), "scores"),
-    ("candidate", setter("latent", [0.1, 0.2, 0.3]), "latent"),
-    ("candidate", setter("latent", NAN_LATENT), "latent"),
-    ("candidate", setter("rank", -1), "rank"),
-    ("candidate", setter("latent_model_version", ""), "latent_model_version"),
-    ("rating", setter("updated", "zzzz"), "updated"),
-    ("rating", setter("created", "2025-01-31 12:00:00"), "created"),
-    ("rating", setter("user_id", ""), "user_id"),
-    ("request", setter("finished", "2025-01-31T12:00:00Z"), "finished"),
-    ("request", setter("uid", "x"), "uid"),
-    ("request", setter("text", "\ud800"), "text"),
-    ("post", setter("message_id", 0), "message_id"),
-    ("post", setter("channel_id", -5), "channel_id"),
-])
+@pytest.mark.parametrize(
+    "kind, change, field",
+    [
+        ("candidate", setter("nodes_json", "not json"), "nodes_json"),
+        ("candidate", setter("nodes_json", '[{"id": "c"}]'), "nodes_json"),
+        ("candidate", setter("nodes_json", "[]"), "nodes_json"),
+        ("candidate", setter("nodes_json", HEXAGON), "nodes_json"),
+        ("candidate", setter("nodes_json", OFF_CANVAS), "nodes_json"),
+        ("candidate", setter("nodes_json", "[" * 100_000), "nodes_json"),
+        ("candidate", setter("scores", {"readability": float("nan")}), "scores"),
+        ("candidate", setter("scores", {"final_score": float("inf")}), "scores"),
+        ("candidate", setter("scores", {"final_score": "high"}), "scores"),
+        ("candidate", setter("latent", [0.1, 0.2, 0.3]), "latent"),
+        ("candidate", setter("latent", NAN_LATENT), "latent"),
+        ("candidate", setter("rank", -1), "rank"),
+        ("candidate", setter("latent_model_version", ""), "latent_model_version"),
+        ("rating", setter("updated", "zzzz"), "updated"),
+        ("rating", setter("created", "2025-01-31 12:00:00"), "created"),
+        ("rating", setter("user_id", ""), "user_id"),
+        ("request", setter("finished", "2025-01-31T12:00:00Z"), "finished"),
+        ("request", setter("uid", "x"), "uid"),
+        ("request", setter("text", "\ud800"), "text"),
+        ("post", setter("message_id", 0), "message_id"),
+        ("post", setter("channel_id", -5), "channel_id"),
+    ],
+)
 def test_a_bad_field_fails_naming_line_and_field_and_writes_nothing(
-        export, tmp_path, target, capsys, kind, change, field) -> None:
+    export, tmp_path, target, capsys, kind, change, field
+) -> None:
     text, number = mutated(export, kind, change)
     message = import_fails(tmp_path, target, text, capsys)
     assert f"line {number}: {kind} field '{field}'" in message

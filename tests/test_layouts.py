@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from ml.diagram import CANVAS_HEIGHT, CANVAS_WIDTH, LINE_STYLES, SHAPES, Diagram
 from ml.parser import parse, serialize
 from ml.readability import readability
-from training.layouts import (DATA_TYPES, NODE_TYPES, PALETTES, Layer, Step, dense_network, flowchart,
-                              layer_boxes)
+from training.layouts import DATA_TYPES, NODE_TYPES, PALETTES, Layer, Step, dense_network, flowchart, layer_boxes
 
 
 def assert_valid(d: Diagram) -> None:
@@ -27,8 +26,9 @@ def assert_valid(d: Diagram) -> None:
 
 
 def inside(d: Diagram) -> bool:
-    return all(0 <= l and 0 <= t and r <= CANVAS_WIDTH and b <= CANVAS_HEIGHT
-               for l, t, r, b in (n.bbox for n in d.nodes))
+    return all(
+        0 <= l and 0 <= t and r <= CANVAS_WIDTH and b <= CANVAS_HEIGHT for l, t, r, b in (n.bbox for n in d.nodes)
+    )
 
 
 # ---------------------------------------------------------------- dense network
@@ -40,7 +40,7 @@ LAYER_CONFIGS = [[2, 3, 1], [4, 8, 8, 2], [10, 12, 3], [1, 1], [3, 5, 5, 5, 2], 
 def test_dense_network_structure(layers):
     d = dense_network(layers)
     assert_valid(d)
-    drawn = [n if n <= 10 else 6 for n in layers]   # a layer of 12 is drawn as 5 neurons and an ellipsis
+    drawn = [n if n <= 10 else 6 for n in layers]  # a layer of 12 is drawn as 5 neurons and an ellipsis
     assert len(d.nodes) == sum(drawn)
     # Layers are columns: count the nodes per x, left to right.
     by_x = Counter(n.x for n in d.nodes)
@@ -92,8 +92,14 @@ def test_dense_network_small_configs_are_readable(layers):
 
 # ---------------------------------------------------------------- layer boxes
 
-CNN = [Layer("Input 28x28x1", 784, "input"), Layer("Conv 3x3, 32", 21632), Layer("MaxPool 2x2", 5408),
-       Layer("Conv 3x3, 64", 7744), Layer("FC 128", 128), Layer("Output 10", 10, "output")]
+CNN = [
+    Layer("Input 28x28x1", 784, "input"),
+    Layer("Conv 3x3, 32", 21632),
+    Layer("MaxPool 2x2", 5408),
+    Layer("Conv 3x3, 64", 7744),
+    Layer("FC 128", 128),
+    Layer("Output 10", 10, "output"),
+]
 
 
 def test_layer_boxes_one_box_per_layer_in_order_chained():
@@ -102,8 +108,9 @@ def test_layer_boxes_one_box_per_layer_in_order_chained():
     assert [n.label for n in d.nodes] == [layer.label for layer in CNN]
     xs = [n.x for n in d.nodes]
     assert xs == sorted(xs) and len(set(xs)) == len(xs)
-    assert [(e.source.label, e.target.label) for e in d.edges()] == list(zip([l.label for l in CNN],
-                                                                            [l.label for l in CNN][1:]))
+    assert [(e.source.label, e.target.label) for e in d.edges()] == list(
+        zip([l.label for l in CNN], [l.label for l in CNN][1:])
+    )
     assert d.nodes[-1].targets == ()
     assert {n.line_style for n in d.nodes} == {"solid arrow"}
     assert inside(d)
@@ -126,7 +133,7 @@ def test_layer_boxes_fills_follow_kinds():
 
 @pytest.mark.parametrize("count", [1, 2, 5, 8])
 def test_layer_boxes_are_readable(count):
-    layers = [Layer(f"Layer {i}", 2 ** i) for i in range(count)]
+    layers = [Layer(f"Layer {i}", 2**i) for i in range(count)]
     d = layer_boxes(layers)
     assert len(d.nodes) == count
     r = readability(d)
@@ -138,15 +145,29 @@ def test_layer_boxes_are_readable(count):
 # ---------------------------------------------------------------- flowchart
 
 PIPELINE = [
-    Step("Raw CSV", "data", (2,)), Step("User DB", "database", (2,)), Step("Merge", "function", (3,)),
-    Step("Clean", "process", (4,)), Step("Split", "function", (5, 6)), Step("Train set", "data", (7,)),
-    Step("Test set", "data", (8,)), Step("Random forest", "model", (8,)), Step("Evaluate", "process", (9,)),
+    Step("Raw CSV", "data", (2,)),
+    Step("User DB", "database", (2,)),
+    Step("Merge", "function", (3,)),
+    Step("Clean", "process", (4,)),
+    Step("Split", "function", (5, 6)),
+    Step("Train set", "data", (7,)),
+    Step("Test set", "data", (8,)),
+    Step("Random forest", "model", (8,)),
+    Step("Evaluate", "process", (9,)),
     Step("Metrics chart", "chart", ()),
 ]
-DATA_ONLY = [Step("Images", "picture", (1, 2)), Step("Train", "data", (3,)), Step("Test", "data", (3,)),
-             Step("Store", "database", ())]
-MIXED = [Step("Images", "picture", (1, 2)), Step("Resize", "function", (3,)), Step("Copy", "data", (3,)),
-         Step("Store", "database", ())]
+DATA_ONLY = [
+    Step("Images", "picture", (1, 2)),
+    Step("Train", "data", (3,)),
+    Step("Test", "data", (3,)),
+    Step("Store", "database", ()),
+]
+MIXED = [
+    Step("Images", "picture", (1, 2)),
+    Step("Resize", "function", (3,)),
+    Step("Copy", "data", (3,)),
+    Step("Store", "database", ()),
+]
 
 
 def _check_flowchart(steps: list[Step]) -> Diagram:
@@ -183,8 +204,8 @@ def test_flowchart_dashed_lines_between_data_nodes():
 def test_flowchart_data_node_feeding_a_function_is_solid():
     d = _check_flowchart(MIXED)
     styles = {(e.source.id, e.target.id): e.style for e in d.edges()}
-    assert styles[(1, 2)] == styles[(1, 3)] == "solid arrow"    # picture -> function and picture -> data
-    assert styles[(3, 4)] == "dashed line"                      # data -> database
+    assert styles[(1, 2)] == styles[(1, 3)] == "solid arrow"  # picture -> function and picture -> data
+    assert styles[(3, 4)] == "dashed line"  # data -> database
 
 
 @st.composite
@@ -210,14 +231,17 @@ def test_flowchart_generated(steps):
 
 # ---------------------------------------------------------------- long diagrams (bench/render.py uses 25 nodes)
 
+
 def test_layer_boxes_25_layers_do_not_overlap():
     d = layer_boxes([Layer(f"Conv {i}", 2 ** (i % 10) * 100) for i in range(25)])
     assert readability(d).metrics["node_overlap"] == 1.0
 
 
 def test_flowchart_16_step_chain_does_not_overlap():
-    steps = [Step(f"Step {i}", ("data", "process", "function", "model")[i % 4], (i + 1,) if i < 15 else ())
-             for i in range(16)]
+    steps = [
+        Step(f"Step {i}", ("data", "process", "function", "model")[i % 4], (i + 1,) if i < 15 else ())
+        for i in range(16)
+    ]
     assert readability(flowchart(steps)).metrics["node_overlap"] == 1.0
 
 

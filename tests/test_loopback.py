@@ -18,20 +18,28 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from discord_loopback import (
+    INTENT_GUILD_MESSAGE_REACTIONS,
+    INTENT_GUILDS,
+    RATING_EMOJIS,
+    BotDatabase,
+    BotProcess,
+    LoopbackDiscord,
+    SentInteraction,
+    request_id_of,
+    write_config,
+)
 
-from discord_loopback import (INTENT_GUILD_MESSAGE_REACTIONS, INTENT_GUILDS, RATING_EMOJIS, BotDatabase,
-                              BotProcess, LoopbackDiscord, SentInteraction, request_id_of, write_config)
-
-pytestmark = pytest.mark.loopback   # registered in pyproject.toml
+pytestmark = pytest.mark.loopback  # registered in pyproject.toml
 
 ONE, TWO, THREE, FOUR, FIVE = RATING_EMOJIS
-DEFERRED = 5                          # interaction callback type: "thinking…", answer later
-CANDIDATES, TOP = 2, 2                # the test config: small, so the embedded model is quick on 2 cores
+DEFERRED = 5  # interaction callback type: "thinking…", answer later
+CANDIDATES, TOP = 2, 2  # the test config: small, so the embedded model is quick on 2 cores
 REQUEST = "A deep learning model with 2 input nodes, 3 hidden nodes and 1 output node."
 POST_PATH = r"^/channels/\d+/messages$"
 REACTION_PATH = r"^/channels/\d+/messages/\d+/reactions/[^/]+/@me$"
 EDIT_PATH = r"^/webhooks/\d+/[^/]+/messages/@original$"
-RESTARTED = "restarted"               # bot.client.RESTARTED: "the bot restarted before this request finished"
+RESTARTED = "restarted"  # bot.client.RESTARTED: "the bot restarted before this request finished"
 
 
 @dataclass
@@ -62,13 +70,18 @@ class Wire:
         return self.wait(lambda: sent.callback, 15, f"the callback of interaction {sent.id}")
 
     def request_id(self, sent: SentInteraction, timeout: float = 30.0) -> int:
-        return self.wait(lambda: request_id_of(self.server.texts_to_user(sent.token)), timeout,
-                         "the request number in the status message")
+        return self.wait(
+            lambda: request_id_of(self.server.texts_to_user(sent.token)),
+            timeout,
+            "the request number in the status message",
+        )
 
     def finished(self, sent: SentInteraction, timeout: float = 90.0) -> str:
         """The final status text (✅ or ❌) of a /diagram."""
+
         def final():
             return next((t for t in self.server.texts_to_user(sent.token) if t.startswith(("✅", "❌"))), None)
+
         return self.wait(final, timeout, "the request to finish")
 
     def posts_of(self, request_id: int) -> list[dict]:
@@ -85,18 +98,22 @@ class Wire:
         assert final.startswith("✅"), final
         request_id = request_id_of([final])
         shown = int(final.split("the best ")[1].split(" ")[0])
-        posts = self.wait(lambda: len(self.posts_of(request_id)) == shown and self.posts_of(request_id), 10,
-                          "the posts")
-        for post in posts:   # the last reaction may land just after the final status edit
-            self.wait(lambda: self.server.own_reactions(int(post["id"])) == RATING_EMOJIS, 15,
-                      f"the five rating reactions on {post['id']}")
+        posts = self.wait(
+            lambda: len(self.posts_of(request_id)) == shown and self.posts_of(request_id), 10, "the posts"
+        )
+        for post in posts:  # the last reaction may land just after the final status edit
+            self.wait(
+                lambda post=post: self.server.own_reactions(int(post["id"])) == RATING_EMOJIS,
+                15,
+                f"the five rating reactions on {post['id']}",
+            )
         return sent, request_id, posts
 
 
 @pytest.fixture(scope="module")
 def wire(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("loopback")
-    token = "loopback." + secrets.token_urlsafe(48)      # random: it can only leak from the wire
+    token = "loopback." + secrets.token_urlsafe(48)  # random: it can only leak from the wire
     server = LoopbackDiscord(token, heartbeat_ms=2000, users=5).start()
     data = tmp / "data"
     config = write_config(tmp / "config.toml", data, candidates=CANDIDATES, top=TOP, threads=1)
@@ -128,12 +145,13 @@ def test_login_ready_and_command_sync_on_the_wire(wire):
     synced = server.requests_to("sync_global", "PUT")
     assert len(synced) == 1 and me[0].index < app[0].index < synced[0].index
     commands = {c["name"]: c for c in synced[0].json}
-    assert {"diagram", "retrain", "jobs", "queue", "stats", "reload"} <= set(commands)
+    assert {"diagram", "admin"} <= set(commands)
+    assert {o["name"] for o in commands["admin"]["options"]} == {"retrain", "jobs", "queue", "stats", "reload"}
     options = {o["name"]: o for o in commands["diagram"]["options"]}
     assert options["request"]["type"] == 3 and options["request"]["required"] is True
     assert options["candidates"]["type"] == 4 and options["candidates"].get("min_value") == 1
     assert options["top"]["type"] == 4 and not options["top"].get("required")
-    assert commands["diagram"]["contexts"] == [0]            # guild only
+    assert commands["diagram"]["contexts"] == [0]  # guild only
 
     # Gateway: IDENTIFY with the minimum intents (guilds + guild reactions: no message content).
     identify = server.identifies[0]
@@ -167,8 +185,11 @@ def test_diagram_defers_then_posts_each_diagram_as_multipart_with_five_reactions
     # The announced number of posts (TOP, or fewer when samples repeat), one image per message,
     # each a multipart upload (payload_json + files[0]).
     assert f"the best {len(posts)} of {CANDIDATES} candidates" in texts[-1] and 1 <= len(posts) <= TOP
-    uploads = [r for r in server.requests_to("create_message", "POST") if r.status == 200
-               and f"request #{request_id} " in r.json["content"]]
+    uploads = [
+        r
+        for r in server.requests_to("create_message", "POST")
+        if r.status == 200 and f"request #{request_id} " in r.json["content"]
+    ]
     assert len(uploads) == len(posts)
     stored = wire.db.posts_for_request(request_id)
     assert sorted(int(p["id"]) for p in posts) == [row["message_id"] for row in stored]
@@ -176,12 +197,12 @@ def test_diagram_defers_then_posts_each_diagram_as_multipart_with_five_reactions
         assert upload.multipart and upload.authorized
         [image] = upload.files
         assert image.field == "files[0]" and image.data.startswith(b"\x89PNG\r\n\x1a\n")
-        assert image.filename == f"diagram-{row['candidate_id']}.png"     # the stored candidate is the one shown
+        assert image.filename == f"diagram-{row['candidate_id']}.png"  # the stored candidate is the one shown
         buttons = [c["custom_id"] for row_ in upload.json["components"] for c in row_["components"]]
         assert any(b.startswith(f"diagram:reroll:{request_id}:") for b in buttons)
         assert any(b.startswith(f"diagram:spec:{row['candidate_id']}:") for b in buttons)
     for post in posts:
-        assert server.own_reactions(int(post["id"])) == RATING_EMOJIS       # 1️⃣..5️⃣, in order
+        assert server.own_reactions(int(post["id"])) == RATING_EMOJIS  # 1️⃣..5️⃣, in order
     assert wire.db.request(request_id)["status"] == "done"
     assert server.unknown == []
 
@@ -195,19 +216,20 @@ def test_reactions_rate_and_unrate_in_the_database(wire, first):
 
     server.react(ada, message, FOUR)
     wire.wait_db(lambda db: db.rating(ada, message) == 4, what="ada's 4")
-    server.react(ada, message, TWO)                          # switching: the latest emoji is the rating
+    server.react(ada, message, TWO)  # switching: the latest emoji is the rating
     wire.wait_db(lambda db: db.rating(ada, message) == 2, what="ada's switch to 2")
-    server.react(ada, message, FOUR, add=False)              # removing the older emoji keeps the 2
-    server.react(ben, message, "👍")                          # not a rating emoji
-    server.react(ben, message, FIVE)                         # barrier: handled after the two above
+    server.react(ada, message, FOUR, add=False)  # removing the older emoji keeps the 2
+    server.react(ben, message, "👍")  # not a rating emoji
+    server.react(ben, message, FIVE)  # barrier: handled after the two above
     wire.wait_db(lambda db: db.rating(ben, message) == 5, what="ben's 5")
     time.sleep(0.3)
     assert wire.db.rating(ada, message) == 2
-    server.react(ada, message, TWO, add=False)               # removing the current rating removes it
+    server.react(ada, message, TWO, add=False)  # removing the current rating removes it
     wire.wait_db(lambda db: db.rating(ada, message) is None, what="ada's rating removed")
     # The bot's own five reactions came back over the gateway too; none became a rating.
-    raters = {row["user_id"] for row in wire.db.query("SELECT user_id FROM ratings WHERE candidate_id = ?",
-                                                       (candidate,))}
+    raters = {
+        row["user_id"] for row in wire.db.query("SELECT user_id FROM ratings WHERE candidate_id = ?", (candidate,))
+    }
     assert raters == {str(ben)}
     assert str(server.app_id) not in {row["user_id"] for row in wire.db.query("SELECT user_id FROM ratings")}
 
@@ -239,11 +261,12 @@ def test_rate_limited_post_reaction_and_edit_are_retried_and_nothing_is_lost(wir
     assert sorted(int(p["id"]) for p in posts) == [r["message_id"] for r in wire.db.posts_for_request(request_id)]
     for post in posts:
         assert server.own_reactions(int(post["id"])) == RATING_EMOJIS
-    edits = [r.json.get("content") for r in server.requests_to("webhook_edit")
-             if sent.token in r.path and r.status == 200]
+    edits = [
+        r.json.get("content") for r in server.requests_to("webhook_edit") if sent.token in r.path and r.status == 200
+    ]
     limited_edit = next(r for r in server.requests_to("webhook_edit") if r.status == 429)
     assert limited_edit.json.get("content") in edits
-    assert "rate limited" in wire.bot.log_text()          # discord.py logs each 429 it waits out
+    assert "rate limited" in wire.bot.log_text()  # discord.py logs each 429 it waits out
 
 
 # ---------------------------------------------------------------------------------- gateway drop
@@ -268,10 +291,10 @@ def test_gateway_dropped_mid_request_resumes_replays_and_keeps_posting(wire, fir
     resume = wire.wait(lambda: len(server.resumes) > resumes and server.resumes[-1], 30, "RESUME")
     assert resume["session_id"] == session.id and resume["seq"] == last_delivered
     assert missed in resume["replayed"]
-    assert len(server.identifies) == identifies                # resumed, not a new session
+    assert len(server.identifies) == identifies  # resumed, not a new session
     wire.wait(lambda: server.connected(), 10, "the resumed connection")
     assert [event for _, event, _ in session.log if event == "RESUMED"]
-    server.react(dee, old, FOUR)                               # right after the resume
+    server.react(dee, old, FOUR)  # right after the resume
 
     final = wire.finished(sent)
     assert final.startswith("✅"), final
@@ -279,11 +302,13 @@ def test_gateway_dropped_mid_request_resumes_replays_and_keeps_posting(wire, fir
     shown = int(final.split("the best ")[1].split(" ")[0])
     posts = wire.wait(lambda: len(wire.posts_of(request_id)) == shown and wire.posts_of(request_id), 10, "the posts")
     assert sorted(int(p["id"]) for p in posts) == [r["message_id"] for r in wire.db.posts_for_request(request_id)]
-    uploads = [r for r in server.requests_to("create_message", "POST") if f"request #{request_id} " in r.json["content"]]
-    assert uploads and all(r.t > dropped_at for r in uploads)          # the drop really was mid-request
+    uploads = [
+        r for r in server.requests_to("create_message", "POST") if f"request #{request_id} " in r.json["content"]
+    ]
+    assert uploads and all(r.t > dropped_at for r in uploads)  # the drop really was mid-request
     wire.wait_db(lambda db: db.rating(cam, old) == 3, what="the replayed rating")
     wire.wait_db(lambda db: db.rating(dee, old) == 4, what="the rating sent right after the resume")
-    server.react(dee, int(posts[0]["id"]), FIVE)               # and on a post made across the drop
+    server.react(dee, int(posts[0]["id"]), FIVE)  # and on a post made across the drop
     wire.wait_db(lambda db: db.rating(dee, int(posts[0]["id"])) == 5, what="a rating on the new post")
     assert server.unknown == []
 
@@ -295,11 +320,12 @@ def test_remix_opens_a_prefilled_form_and_draws_the_edit_as_a_linked_request(wir
     server = wire.server
     _, request_id, posts = first
     user = server.user_ids[0]
-    [button] = [c["custom_id"] for row in posts[0]["components"] for c in row["components"]
-                if c.get("label") == "Remix"]
+    [button] = [
+        c["custom_id"] for row in posts[0]["components"] for c in row["components"] if c.get("label") == "Remix"
+    ]
     clicked = server.click(user, posts[0], button)
     form = wire.ack(clicked)
-    assert form["type"] == 9                                  # MODAL: the form is the first answer
+    assert form["type"] == 9  # MODAL: the form is the first answer
     [field] = [c for row in form["data"]["components"] for c in row["components"]]
     assert field["value"] == REQUEST
 
@@ -309,8 +335,10 @@ def test_remix_opens_a_prefilled_form_and_draws_the_edit_as_a_linked_request(wir
     final = wire.finished(submitted)
     assert final.startswith("✅"), final
     remix_id = request_id_of([final])
-    row = wire.wait_db(lambda db: (r := db.request(remix_id)) is not None and r["status"] == "done" and r,
-                       what="the remix request, done")
+    row = wire.wait_db(
+        lambda db: (r := db.request(remix_id)) is not None and r["status"] == "done" and r,
+        what="the remix request, done",
+    )
     assert (row["text"], row["remix_of"], row["status"]) == (edited, request_id, "done")
     wire.wait(lambda: wire.posts_of(remix_id), 10, "the remix's posts")
 
@@ -338,13 +366,13 @@ def restarted(wire, first):
 def test_killed_mid_request_is_marked_failed_and_old_posts_still_rate(wire, first, restarted):
     server = wire.server
     sent, request_id, before, _, identifies = restarted
-    assert before == "running"                                 # it really was mid-request when killed
+    assert before == "running"  # it really was mid-request when killed
     row = wire.db.request(request_id)
     assert row["status"] == "failed" and RESTARTED in (row["error"] or "")
     assert row["finished"] is not None
     # A new process identifies afresh (a killed process has no session to resume).
     assert len(server.identifies) == identifies + 1
-    assert not [t for t in server.texts_to_user(sent.token) if t.startswith(("✅", "❌"))]   # it never finished
+    assert not [t for t in server.texts_to_user(sent.token) if t.startswith(("✅", "❌"))]  # it never finished
     # A reaction on a post made before the restart is still a rating (raw events, posts in the database).
     _, _, posts = first
     eve = server.user_ids[4]
@@ -357,12 +385,16 @@ def test_killed_mid_request_is_marked_failed_and_old_posts_still_rate(wire, firs
 def test_killed_mid_request_user_is_told_after_the_restart(wire, restarted):
     server = wire.server
     sent, request_id, _, messages_before, _ = restarted
+
     # Give the restarted bot a moment past READY to tell anyone it owes an answer: an edit of the
     # interaction's message, a follow-up, or a channel message naming the request (not a diagram caption).
     def told() -> list[str]:
         texts = [t for t in server.texts_to_user(sent.token) if t.startswith("❌") or RESTARTED in t]
-        texts += [t for t in server.channel_texts(since_id=messages_before)
-                  if f"#{request_id}" in t and not t.startswith("**#")]
+        texts += [
+            t
+            for t in server.channel_texts(since_id=messages_before)
+            if f"#{request_id}" in t and not t.startswith("**#")
+        ]
         return texts
 
     deadline = time.monotonic() + 3

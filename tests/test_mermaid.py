@@ -20,10 +20,20 @@ from training.layouts import dense_network
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.txt"))
-TRICKY_LABELS = ['Say "hi" [now] (ok) {x}', "a < b && c > d", "&lt; is not <", "line one\nline two",
-                 "한국어 레이어", "🙂 emoji 🚀", "cost: 100% #1 $$x$$ `code`", "#35; and #quot; typed",
-                 "fa:fa-car %%{init: {}}%% <b>bold</b>", "style x:#fff;", "\ufb02\u00b0\u00b035\u00b6\u00df",
-                 "*a* _b_ = c! d? it's +1, x --> y -.- z / 2.5"]
+TRICKY_LABELS = [
+    'Say "hi" [now] (ok) {x}',
+    "a < b && c > d",
+    "&lt; is not <",
+    "line one\nline two",
+    "한국어 레이어",
+    "🙂 emoji 🚀",
+    "cost: 100% #1 $$x$$ `code`",
+    "#35; and #quot; typed",
+    "fa:fa-car %%{init: {}}%% <b>bold</b>",
+    "style x:#fff;",
+    "\ufb02\u00b0\u00b035\u00b6\u00df",
+    "*a* _b_ = c! d? it's +1, x --> y -.- z / 2.5",
+]
 # Where `npm install mermaid jsdom` was run, for the test that runs Mermaid itself.
 MERMAID_DIR = Path(os.environ.get("DIAGRAMBOT_MERMAID_DIR", Path.home() / ".cache" / "diagrambot" / "mermaid"))
 
@@ -41,8 +51,9 @@ JOINED = re.compile("(?<=\\$)\u2060(?=\\$)|(?<=\ufb02)\u2060(?=\u00b0)|(?<=\u00b
 def decode(escaped: str) -> str:
     """A label as Mermaid shows it: entity codes and <br> decoded, without the word joiners."""
     assert not set(ESCAPE.sub("", escaped)) & SPECIAL, escaped
-    text = ESCAPE.sub(lambda m: '"' if m.group() == "#quot;" else "\n" if m.group() == "<br>"
-                      else chr(int(m.group(1))), escaped)
+    text = ESCAPE.sub(
+        lambda m: '"' if m.group() == "#quot;" else "\n" if m.group() == "<br>" else chr(int(m.group(1))), escaped
+    )
     return JOINED.sub("", text)
 
 
@@ -56,8 +67,11 @@ def read_back(text: str) -> tuple[str, dict, list, dict]:
     for line in lines:
         if match := NODE.fullmatch(line):
             name, square, circle, rounded = match.groups()
-            shape, label = next((s, lab) for s, lab in (("rectangle", square), ("circle", circle),
-                                                         ("round rectangle", rounded)) if lab is not None)
+            shape, label = next(
+                (s, lab)
+                for s, lab in (("rectangle", square), ("circle", circle), ("round rectangle", rounded))
+                if lab is not None
+            )
             assert name not in nodes
             nodes[name] = (shape, decode(label))
         elif match := EDGE.fullmatch(line):
@@ -75,14 +89,23 @@ def node(nid, x, y, shape="rectangle", style="solid arrow", fill=(255, 255, 255)
     return Node(nid, x, y, shape, 100, 60, style, fill, (0, 0, 0), tuple(targets), label)
 
 
-TRICKY = Diagram(tuple(node(i, 80 * i, 300, label=label, targets=[i + 1] if i < len(TRICKY_LABELS) else [])
-                       for i, label in enumerate(TRICKY_LABELS, start=1)))
+TRICKY = Diagram(
+    tuple(
+        node(i, 80 * i, 300, label=label, targets=[i + 1] if i < len(TRICKY_LABELS) else [])
+        for i, label in enumerate(TRICKY_LABELS, start=1)
+    )
+)
 # A 2-3-1 network drawn top to bottom: layers are rows.
-VERTICAL_DENSE = Diagram((
-    node(1, 400, 100, "circle", targets=[3, 4, 5]), node(2, 600, 100, "circle", targets=[3, 4, 5]),
-    node(3, 300, 300, "circle", targets=[6]), node(4, 500, 300, "circle", targets=[6]),
-    node(5, 700, 300, "circle", targets=[6]), node(6, 500, 500, "circle"),
-))
+VERTICAL_DENSE = Diagram(
+    (
+        node(1, 400, 100, "circle", targets=[3, 4, 5]),
+        node(2, 600, 100, "circle", targets=[3, 4, 5]),
+        node(3, 300, 300, "circle", targets=[6]),
+        node(4, 500, 300, "circle", targets=[6]),
+        node(5, 700, 300, "circle", targets=[6]),
+        node(6, 500, 500, "circle"),
+    )
+)
 
 
 def example(name: str) -> Diagram:
@@ -91,11 +114,19 @@ def example(name: str) -> Diagram:
 
 # ---------------------------------------------------------------- the text
 
+
 def test_cnn_example_is_one_node_per_box_left_to_right():
     direction, nodes, edges, styles = read_back(mermaid_text(example("cnn_layers")))
     assert direction == "LR"
-    assert [label for _, label in nodes.values()] == ["Input 28x28x1", "Conv 3x3, 32", "MaxPool 2x2",
-                                                      "Conv 3x3, 64", "MaxPool 2x2", "FC 128", "Output 10"]
+    assert [label for _, label in nodes.values()] == [
+        "Input 28x28x1",
+        "Conv 3x3, 32",
+        "MaxPool 2x2",
+        "Conv 3x3, 64",
+        "MaxPool 2x2",
+        "FC 128",
+        "Output 10",
+    ]
     assert {shape for shape, _ in nodes.values()} == {"rectangle"}
     assert edges == [(f"n{i}", "-->", f"n{i + 1}") for i in range(1, 7)]
     assert styles["n1"] == ("#c6dbef", "#282828", "#000000") and styles["n7"][0] == "#c7e9c0"
@@ -118,11 +149,11 @@ def test_dense_example_is_one_node_per_layer():
     assert [label for _, label in nodes.values()] == ["Input · 2", "Hidden · 3", "Hidden · 5", "Output · 1"]
     names = list(nodes)
     assert edges == [(a, "-->", b) for a, b in zip(names, names[1:])]
-    assert styles[names[0]][0] == "#c6dbef" and styles[names[-1]][0] == "#c7e9c0"   # input blue, output green
+    assert styles[names[0]][0] == "#c6dbef" and styles[names[-1]][0] == "#c7e9c0"  # input blue, output green
 
 
 def test_a_large_dense_network_stays_three_lines_of_layers():
-    diagram = dense_network([784, 128, 10], style="dashed line")    # drawn with "… 784" boxes
+    diagram = dense_network([784, 128, 10], style="dashed line")  # drawn with "… 784" boxes
     assert len(diagram.nodes) > 10
     _, nodes, edges, _ = read_back(mermaid_text(diagram))
     assert [label for _, label in nodes.values()] == ["Input · 784", "Hidden · 128", "Output · 10"]
@@ -141,19 +172,28 @@ def test_a_skip_connection_is_not_a_dense_network():
     nodes = tuple(replace(n, targets=n.targets + (11,)) if n.id == 1 else n for n in example("dense_network").nodes)
     _, shown, edges, _ = read_back(mermaid_text(Diagram(nodes)))
     assert len(shown) == 11 and len(edges) == 27
-    assert shown["n11"] == ("circle", "11")          # an unlabelled node shows its node No.
+    assert shown["n11"] == ("circle", "11")  # an unlabelled node shows its node No.
 
 
 def test_a_column_of_steps_reads_top_to_bottom():
-    steps = Diagram((node(1, 500, 100, targets=[2], label="Load"), node(2, 520, 300, targets=[3], label="Train"),
-                     node(3, 500, 500, label="Deploy")))
+    steps = Diagram(
+        (
+            node(1, 500, 100, targets=[2], label="Load"),
+            node(2, 520, 300, targets=[3], label="Train"),
+            node(3, 500, 500, label="Deploy"),
+        )
+    )
     assert read_back(mermaid_text(steps))[0] == "TB"
 
 
 def test_line_styles_become_mermaid_links():
-    diagram = Diagram((node(1, 100, 300, style="solid arrow", targets=[2]),
-                       node(2, 300, 300, style="solid line", targets=[3]),
-                       node(3, 500, 300, style="dashed line", targets=[1], label="x")))
+    diagram = Diagram(
+        (
+            node(1, 100, 300, style="solid arrow", targets=[2]),
+            node(2, 300, 300, style="solid line", targets=[3]),
+            node(3, 500, 300, style="dashed line", targets=[1], label="x"),
+        )
+    )
     _, _, edges, _ = read_back(mermaid_text(diagram))
     assert edges == [("n1", "-->", "n2"), ("n2", "---", "n3"), ("n3", "-.-", "n1")]
 
@@ -177,6 +217,7 @@ def test_blank_and_control_character_labels_fall_back_to_the_node_number():
 
 # ---------------------------------------------------------------- Mermaid itself
 
+
 def run_mermaid(texts: list[str], tmp_path: Path) -> list[dict]:
     """What Mermaid's parser and renderer make of each text (tests/mermaid_check.mjs), or skip."""
     if shutil.which("node") is None:
@@ -186,8 +227,13 @@ def run_mermaid(texts: list[str], tmp_path: Path) -> list[dict]:
     source = tmp_path / "texts.json"
     source.write_text(json.dumps(texts), encoding="utf-8")
     script = (Path(__file__).parent / "mermaid_check.mjs").read_text(encoding="utf-8")
-    done = subprocess.run(["node", "--input-type=module", "-e", script, str(source)], cwd=MERMAID_DIR,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script, str(source)],
+        cwd=MERMAID_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
@@ -205,9 +251,11 @@ def test_mermaid_reads_every_export_as_written(tmp_path):
         _, nodes, edges, _ = read_back(text)
         seen = {n["id"]: (n["type"], n["label"]) for n in result["nodes"]}
         # The renderer's own text, entity codes decoded, less the invisible word joiners.
-        assert {name: (kind, JOINED.sub("", label)) for name, (kind, label) in seen.items()} == \
-            {name: (MERMAID_SHAPES[shape], label) for name, (shape, label) in nodes.items()}
-        assert [(e["start"], e["end"], e["type"], e["stroke"]) for e in result["edges"]] == \
-            [(a, b, *MERMAID_LINKS[arrow]) for a, arrow, b in edges]
+        assert {name: (kind, JOINED.sub("", label)) for name, (kind, label) in seen.items()} == {
+            name: (MERMAID_SHAPES[shape], label) for name, (shape, label) in nodes.items()
+        }
+        assert [(e["start"], e["end"], e["type"], e["stroke"]) for e in result["edges"]] == [
+            (a, b, *MERMAID_LINKS[arrow]) for a, arrow, b in edges
+        ]
     tricky = {n["id"]: JOINED.sub("", n["label"]) for n in results[len(EXAMPLES)]["nodes"]}
     assert list(tricky.values()) == TRICKY_LABELS

@@ -12,9 +12,19 @@ from ml.diagram import Diagram, Node
 from ml.parser import serialize
 from ml.prompt import answer_ids, prompt_ids, user_message
 from storage import Database, RatedCandidate
-from training import jobs, orpo
-from training.orpo import (CandidateScorer, JobSettings, ORPOSettings, Pair, PairSettings, choose_pair,
-                           orpo_job, rating_pairs, read_pairs, synthetic_pairs, write_pairs)
+from training import jobs, orpo, orpo_trainer
+from training.orpo_job import JobSettings, orpo_job
+from training.orpo_pairs import (
+    CandidateScorer,
+    Pair,
+    PairSettings,
+    choose_pair,
+    rating_pairs,
+    read_pairs,
+    synthetic_pairs,
+    write_pairs,
+)
+from training.orpo_trainer import ORPOSettings
 from training.synthetic import Example
 
 # ---------------------------------------------------------------- diagrams for a 2 -> 1 dense request
@@ -40,9 +50,9 @@ def dense_text(layers: list[int], gap: int = 200) -> str:
 
 REQUEST = "A network with 2 inputs and 1 output"
 EXAMPLE = Example(REQUEST, "dense", {"layers": [2, 1]}, dense_text([2, 1]), "test")
-RIGHT = dense_text([2, 1])                 # right structure, readable
-SQUASHED = dense_text([2, 1], gap=10)      # right structure, nodes on top of each other
-WRONG = dense_text([2, 2])                 # wrong structure, readable
+RIGHT = dense_text([2, 1])  # right structure, readable
+SQUASHED = dense_text([2, 1], gap=10)  # right structure, nodes on top of each other
+WRONG = dense_text([2, 2])  # wrong structure, readable
 
 
 class FakeGenerator:
@@ -64,17 +74,24 @@ def rated(user: str, request: int, candidate: int, value: int, text: str | None 
 def test_rating_pairs_put_the_higher_rated_candidate_first():
     pairs = rating_pairs([rated("u1", 1, 10, 2), rated("u1", 1, 11, 5), rated("u1", 1, 12, 4)])
     assert [(p.chosen, p.rejected, p.margin) for p in pairs] == [
-        ("text 11", "text 10", 3.0), ("text 12", "text 10", 2.0), ("text 11", "text 12", 1.0)]
+        ("text 11", "text 10", 3.0),
+        ("text 12", "text 10", 2.0),
+        ("text 11", "text 12", 1.0),
+    ]
     assert all(p.prompt == "request 1" and p.source == "ratings" for p in pairs)
     assert (pairs[0].chosen_score, pairs[0].rejected_score) == (5.0, 2.0)
     assert pairs[0].info == {"request_id": 1, "chosen_candidate": 11, "rejected_candidate": 10}
 
 
 def test_ties_single_candidates_and_other_users_give_no_pair():
-    rows = [rated("u1", 1, 10, 3), rated("u1", 1, 11, 3),         # a tie
-            rated("u1", 2, 20, 5),                                # the only rated candidate of its request
-            rated("u2", 2, 21, 1),                                # ... another user rated the other one
-            rated("u3", 3, 30, 4), rated("u3", 3, 31, 1, text="text 30")]   # same text: nothing to learn
+    rows = [
+        rated("u1", 1, 10, 3),
+        rated("u1", 1, 11, 3),  # a tie
+        rated("u1", 2, 20, 5),  # the only rated candidate of its request
+        rated("u2", 2, 21, 1),  # ... another user rated the other one
+        rated("u3", 3, 30, 4),
+        rated("u3", 3, 31, 1, text="text 30"),
+    ]  # same text: nothing to learn
     assert rating_pairs(rows) == []
 
 
@@ -93,7 +110,7 @@ async def test_pairs_from_stored_ratings(tmp_path):
         await db.set_rating("u1", good, 4)
         await db.set_rating("u1", bad, 2)
         await db.set_rating("u2", good, 5)
-        pair, = rating_pairs(await db.rated_candidates())
+        (pair,) = rating_pairs(await db.rated_candidates())
     finally:
         await db.close()
     assert (pair.prompt, pair.chosen, pair.rejected, pair.margin) == (REQUEST, RIGHT, WRONG, 2.0)
@@ -103,8 +120,13 @@ def test_pairs_round_trip_through_jsonl(tmp_path):
     pairs = [Pair("p", "c", "r", "ratings", 1.0, 4.0, 3.0, {"request_id": 7})]
     assert write_pairs(pairs, tmp_path / "pairs.jsonl") == 1
     assert read_pairs(tmp_path / "pairs.jsonl") == pairs
-    assert set(json.loads((tmp_path / "pairs.jsonl").read_text())) >= {"prompt", "chosen", "rejected", "source",
-                                                                        "margin"}
+    assert set(json.loads((tmp_path / "pairs.jsonl").read_text())) >= {
+        "prompt",
+        "chosen",
+        "rejected",
+        "source",
+        "margin",
+    }
 
 
 # ---------------------------------------------------------------- pairs from sampled candidates
@@ -117,8 +139,8 @@ def analytic():
 
 def test_chosen_is_structurally_right_and_most_readable(analytic):
     generator = FakeGenerator([SQUASHED, WRONG, RIGHT, SQUASHED])
-    pair, = synthetic_pairs(generator, [EXAMPLE], PairSettings(k=4, seed=5), analytic, progress=False)
-    assert generator.calls == [(REQUEST, 4, 5)]          # one batched generate of K candidates
+    (pair,) = synthetic_pairs(generator, [EXAMPLE], PairSettings(k=4, seed=5), analytic, progress=False)
+    assert generator.calls == [(REQUEST, 4, 5)]  # one batched generate of K candidates
     assert (pair.chosen, pair.rejected, pair.source) == (RIGHT, WRONG, "synthetic")
     assert pair.info["chosen_structure"] and not pair.info["rejected_structure"]
     assert pair.info["structure_rate"] == 0.75
@@ -129,13 +151,14 @@ def test_among_right_candidates_the_least_readable_is_rejected(analytic):
     assert all(s.structure for s in scored) and scored[1].readability - scored[0].readability > 1
     pair = choose_pair(REQUEST, scored, min_margin=0.5)
     assert (pair.chosen, pair.rejected) == (RIGHT, SQUASHED) and pair.margin > 1
-    assert choose_pair(REQUEST, scored, min_margin=5.0) is None      # not a clear enough margin
+    assert choose_pair(REQUEST, scored, min_margin=5.0) is None  # not a clear enough margin
 
 
 def test_no_pair_without_a_right_candidate_or_without_a_difference(analytic):
     settings = PairSettings(k=3)
-    assert synthetic_pairs(FakeGenerator([WRONG, "no diagram here"]), [EXAMPLE], settings, analytic,
-                           progress=False) == []
+    assert (
+        synthetic_pairs(FakeGenerator([WRONG, "no diagram here"]), [EXAMPLE], settings, analytic, progress=False) == []
+    )
     assert synthetic_pairs(FakeGenerator([RIGHT]), [EXAMPLE], settings, analytic, progress=False) == []
     unparsable = analytic.score(["no diagram here"], "dense", {"layers": [2, 1]})[0]
     assert (unparsable.parsed, unparsable.structure, unparsable.readability) == (False, False, 0.0)
@@ -158,12 +181,22 @@ def toy_model(tmp_path_factory) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from training.tokenizer import build_tokenizer
+
     torch.manual_seed(0)
     tokenizer = build_tokenizer([user_message(REQUEST), RIGHT, WRONG, SQUASHED, dense_text([3, 2])], vocab_size=400)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                         tie_word_embeddings=True, bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     folder = tmp_path_factory.mktemp("toy")
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -174,8 +207,10 @@ REQUESTS = [REQUEST, "2 inputs, 1 output", "MLP: 2 -> 1", "a dense net 2 then 1"
 
 
 def toy_pairs(path: Path) -> Path:
-    write_pairs([Pair(r, RIGHT, rejected, "synthetic", 5.0, 10.0, 5.0)
-                 for r in REQUESTS for rejected in (WRONG, SQUASHED)], path)
+    write_pairs(
+        [Pair(r, RIGHT, rejected, "synthetic", 5.0, 10.0, 5.0) for r in REQUESTS for rejected in (WRONG, SQUASHED)],
+        path,
+    )
     return path
 
 
@@ -184,13 +219,24 @@ def test_the_trainer_sees_exactly_the_sft_token_ids(toy_model, tmp_path):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl.experimental.orpo import ORPOConfig
+
     tokenizer = AutoTokenizer.from_pretrained(toy_model)
     model = AutoModelForCausalLM.from_pretrained(toy_model)
-    config = ORPOConfig(output_dir=str(tmp_path), max_length=512, use_cpu=True, bf16=False, report_to="none",
-                        remove_unused_columns=False, gradient_checkpointing=False)
-    trainer = orpo.make_trainer(model=model, args=config, processing_class=tokenizer,
-                                train_dataset=Dataset.from_list([{"prompt": REQUEST, "chosen": RIGHT,
-                                                                  "rejected": WRONG}]))
+    config = ORPOConfig(
+        output_dir=str(tmp_path),
+        max_length=512,
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        remove_unused_columns=False,
+        gradient_checkpointing=False,
+    )
+    trainer = orpo_trainer.make_trainer(
+        model=model,
+        args=config,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_list([{"prompt": REQUEST, "chosen": RIGHT, "rejected": WRONG}]),
+    )
     row = trainer.train_dataset[0]
     prompt = prompt_ids(tokenizer, REQUEST)
     chosen, rejected = answer_ids(tokenizer, RIGHT), answer_ids(tokenizer, WRONG)
@@ -211,37 +257,52 @@ def test_a_few_orpo_steps_lower_the_loss_and_save_a_loadable_model(toy_model, tm
     from safetensors import safe_open
 
     from ml.generator import GeneratorSettings, LocalGenerator, SamplingSettings
-    settings = ORPOSettings(model=str(toy_model), pairs=str(toy_pairs(tmp_path / "pairs.jsonl")),
-                            out=str(tmp_path / "run"), preset=preset, method=method, max_steps=8, batch_size=4, lr=1e-2,
-                            warmup_ratio=0.0, eval_fraction=0.0, logging_steps=1, threads=1)
-    final, record = orpo.train(settings, progress=False)
+
+    settings = ORPOSettings(
+        model=str(toy_model),
+        pairs=str(toy_pairs(tmp_path / "pairs.jsonl")),
+        out=str(tmp_path / "run"),
+        preset=preset,
+        method=method,
+        max_steps=8,
+        batch_size=4,
+        lr=1e-2,
+        warmup_ratio=0.0,
+        eval_fraction=0.0,
+        logging_steps=1,
+        threads=1,
+    )
+    final, record = orpo_trainer.train(settings, progress=False)
     before, after = record["eval_before"], record["eval_after"]
-    assert after["eval_loss"] < before["eval_loss"]                          # the ORPO loss...
-    assert after["eval_log_odds_ratio"] > before["eval_log_odds_ratio"]      # ...and its preference term
+    assert after["eval_loss"] < before["eval_loss"]  # the ORPO loss...
+    assert after["eval_log_odds_ratio"] > before["eval_log_odds_ratio"]  # ...and its preference term
     assert record["steps"] == 8 and record["lora"] == (preset == "lora" or method == "lora")
     assert record["gradient_checkpointing"] == (preset == "lora")
     assert record["memory"]["peak_mb"] >= record["memory"]["loaded_mb"] > 0
     tokenizer = generator_tokenizer(toy_model)
-    assert record["max_length"] == max(len(prompt_ids(tokenizer, r)) + len(answer_ids(tokenizer, t))
-                                       for r in REQUESTS for t in (WRONG, SQUASHED))   # taken from the data
+    assert record["max_length"] == max(
+        len(prompt_ids(tokenizer, r)) + len(answer_ids(tokenizer, t)) for r in REQUESTS for t in (WRONG, SQUASHED)
+    )  # taken from the data
     assert json.loads((final / "training.json").read_text())["log_history"]
     with safe_open(str(final / "model.safetensors"), "pt") as weights:
-        assert not [k for k in weights.keys() if "lora" in k]          # merged: a plain model folder
+        assert not [k for k in weights.keys() if "lora" in k]  # merged: a plain model folder
     generator = LocalGenerator(GeneratorSettings(model=str(final), sampling=SamplingSettings(max_new_tokens=4)))
     assert len(generator.generate(REQUEST, 2, seed=0)) == 2
 
 
 def test_the_8bit_optimizer_only_with_bitsandbytes_on_cuda(monkeypatch):
     import importlib.util
-    assert orpo._optimizer(use_cpu=True) == "adamw_torch"
+
+    assert orpo_trainer._optimizer(use_cpu=True) == "adamw_torch"
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "bitsandbytes" else None)
-    assert orpo._optimizer(use_cpu=False) == "paged_adamw_8bit"
+    assert orpo_trainer._optimizer(use_cpu=False) == "paged_adamw_8bit"
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    assert orpo._optimizer(use_cpu=False) == "adamw_torch"
+    assert orpo_trainer._optimizer(use_cpu=False) == "adamw_torch"
 
 
 def generator_tokenizer(folder: Path):
     from transformers import AutoTokenizer
+
     return AutoTokenizer.from_pretrained(folder)
 
 
@@ -252,8 +313,9 @@ async def make_db(tmp_path: Path, ratings: list[tuple[str, str, int]]) -> Databa
     """One request with candidates RIGHT / WRONG / SQUASHED; ratings as (user, text, value)."""
     db = await Database.open(tmp_path / "db.sqlite3", tmp_path / "data")
     request = await db.create_request("author", REQUEST)
-    ids = {text: await db.add_candidate(request, rank, text, "[]")
-           for rank, text in enumerate((RIGHT, WRONG, SQUASHED))}
+    ids = {
+        text: await db.add_candidate(request, rank, text, "[]") for rank, text in enumerate((RIGHT, WRONG, SQUASHED))
+    }
     for user, text, value in ratings:
         await db.set_rating(user, ids[text], value)
     return db
@@ -280,12 +342,12 @@ async def test_the_job_serves_the_tuned_generator_only_if_it_checks_no_worse(tmp
     job = JobSettings(min_pairs=3, check_requests=2, max_steps=1)
     checks = generate(job.check_requests, "val", seed=job.seed)
     answers = {example.request: example.answer for example in checks}
-    shares = {str(toy_model): 0.5}          # the active model draws the first request right
-    upcoming = [0.5, 0.0]                   # each newly tuned model: as good, then worse
+    shares = {str(toy_model): 0.5}  # the active model draws the first request right
+    upcoming = [0.5, 0.0]  # each newly tuned model: as good, then worse
 
     class ScriptedGenerator:
         def __init__(self, settings):
-            if settings.model not in shares:     # a model the job has just tuned
+            if settings.model not in shares:  # a model the job has just tuned
                 shares[settings.model] = upcoming.pop(0)
             self.name, self.share = Path(settings.model).name, shares[settings.model]
 
@@ -299,7 +361,7 @@ async def test_the_job_serves_the_tuned_generator_only_if_it_checks_no_worse(tmp
         await db.add_model_version("generator", str(toy_model), {}, activate=True)
         first = await orpo_job(db, tmp_path / "data", job)
         assert first["status"] == "swapped" and first["metrics"]["pairs"] == 3
-        assert first["metrics"]["structure"] == first["metrics"]["active_structure"] == 0.5   # a tie is no worse
+        assert first["metrics"]["structure"] == first["metrics"]["active_structure"] == 0.5  # a tie is no worse
         active = await db.active_model("generator")
         assert active.id == first["version_id"] and active.metrics["base"] == str(toy_model)
         assert (Path(active.path) / "model.safetensors").exists() and Path(active.path) != toy_model
@@ -309,7 +371,7 @@ async def test_the_job_serves_the_tuned_generator_only_if_it_checks_no_worse(tmp
         assert (second["metrics"]["structure"], second["metrics"]["active_structure"]) == (0.0, 0.5)
         assert (await db.active_model("generator")).id == first["version_id"]
         versions = await db.model_versions("generator")
-        assert versions[-1].metrics["base"] == active.path and not versions[-1].active    # tuned from the active one
+        assert versions[-1].metrics["base"] == active.path and not versions[-1].active  # tuned from the active one
     finally:
         await db.close()
 
@@ -328,7 +390,8 @@ async def test_the_retrain_subprocess_runs_the_orpo_kind_and_keeps_the_contract(
 
 async def test_the_schedule_runs_orpo_after_the_scorers_only_when_enabled():
     from bot.scheduler import RetrainScheduler
-    from bot.settings import ScheduleSettings
+    from training.settings import ScheduleSettings
+
     calls = []
 
     async def retrain(kind: str) -> jobs.JobOutcome:
@@ -343,7 +406,9 @@ async def test_the_schedule_runs_orpo_after_the_scorers_only_when_enabled():
 
 async def test_the_bot_reloads_an_activated_generator(tmp_path):
     from fakes import FakeService
+
     from bot.retrain import reload_models
+
     db = await Database.open(tmp_path / "db.sqlite3", tmp_path / "data")
     try:
         await db.add_model_version("generator", "data/models/generator-1/final", {}, activate=True)
@@ -363,8 +428,10 @@ def test_the_service_swaps_in_a_tuned_generator_only_over_the_embedded_model(toy
     embedded.reload(generator=str(toy_model))
     assert embedded.generator.name == toy_model.name and embedded.settings.generator.model == str(toy_model)
 
-    other = DiagramService(Settings(generator=GeneratorSettings(model="deepseek-ai/deepseek-coder-1.3b-instruct")),
-                           generator=FakeGenerator([RIGHT]))
+    other = DiagramService(
+        Settings(generator=GeneratorSettings(model="deepseek-ai/deepseek-coder-1.3b-instruct")),
+        generator=FakeGenerator([RIGHT]),
+    )
     other.reload(generator=str(toy_model))
     assert isinstance(other.generator, FakeGenerator)
 
@@ -377,8 +444,17 @@ def test_the_cli_builds_pairs_from_a_database(tmp_path, capsys):
         await db.close()
 
     asyncio.run(fill())
-    orpo.main(["pairs", "--db", str(tmp_path / "db.sqlite3"), "--data-dir", str(tmp_path / "data"),
-               "--out", str(tmp_path / "rated.jsonl")])
+    orpo.main(
+        [
+            "pairs",
+            "--db",
+            str(tmp_path / "db.sqlite3"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "rated.jsonl"),
+        ]
+    )
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["pairs"] == 1
-    pair, = read_pairs(tmp_path / "rated.jsonl")
+    (pair,) = read_pairs(tmp_path / "rated.jsonl")
     assert (pair.chosen, pair.rejected) == (RIGHT, WRONG)

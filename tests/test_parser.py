@@ -11,8 +11,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ml.diagram import LINE_STYLES, SHAPES, Diagram, Node
-from ml.parser import (COORD_RANGE, MAX_EDGES, MAX_LABEL_CHARS, MAX_NODES, MAX_TARGETS, MAX_TEXT_CHARS, SIZE_RANGE,
-                       ParseError, ParseResult, parse, serialize)
+from ml.parser import (
+    COORD_RANGE,
+    MAX_EDGES,
+    MAX_LABEL_CHARS,
+    MAX_NODES,
+    MAX_TARGETS,
+    MAX_TEXT_CHARS,
+    SIZE_RANGE,
+    ParseError,
+    ParseResult,
+    parse,
+    serialize,
+)
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.txt"))
 
@@ -21,8 +32,19 @@ NODE_5 = '[5, 500, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0,
 NODE_6 = '[6, 700, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), []]'
 
 
-def line(nid=1, x=100, y=100, shape='"rectangle"', w=40, h=40, style='"solid arrow"',
-         fill="(255, 255, 255)", colour="(0, 0, 0)", targets="[]", label=None) -> str:
+def line(
+    nid=1,
+    x=100,
+    y=100,
+    shape='"rectangle"',
+    w=40,
+    h=40,
+    style='"solid arrow"',
+    fill="(255, 255, 255)",
+    colour="(0, 0, 0)",
+    targets="[]",
+    label=None,
+) -> str:
     fields = [nid, x, y, shape, w, h, style, fill, colour, targets] + ([label] if label is not None else [])
     return "[" + ", ".join(str(f) for f in fields) + "]"
 
@@ -38,6 +60,7 @@ def has_warning(result: ParseResult, *words: str) -> bool:
 
 
 # ---------------------------------------------------------------- layouts of the text
+
 
 def test_one_whole_python_list():
     text = "[\n" + ",\n".join([line(1, targets="[2]"), line(2, x=300)]) + "\n]"
@@ -58,14 +81,16 @@ def test_one_node_per_line_without_outer_list():
 
 
 def test_code_fences_and_chatter_around():
-    text = ("Sure! Here is the diagram you asked for (2 nodes, 1 edge):\n"
-            "```python\n"
-            "nodes = [\n"
-            f"    {line(1, targets='[2]')},  # the input\n"
-            f"    {line(2, x=400)}\n"
-            "]\n"
-            "```\n"
-            "Note: node 1 feeds node 2. Let me know if you want changes [or more nodes]!")
+    text = (
+        "Sure! Here is the diagram you asked for (2 nodes, 1 edge):\n"
+        "```python\n"
+        "nodes = [\n"
+        f"    {line(1, targets='[2]')},  # the input\n"
+        f"    {line(2, x=400)}\n"
+        "]\n"
+        "```\n"
+        "Note: node 1 feeds node 2. Let me know if you want changes [or more nodes]!"
+    )
     result = parse(text)
     assert [(n.id, n.x, n.targets) for n in result.diagram.nodes] == [(1, 100, (2,)), (2, 400, ())]
     assert result.warnings == []
@@ -82,17 +107,20 @@ def test_numbers_with_px_suffix():
     assert (node.x, node.y, node.width) == (120, 300, 60)
 
 
-@pytest.mark.parametrize("written, expected", [
-    ('"(255, 0, 255)"', (255, 0, 255)),
-    ("'(12, 34, 56)'", (12, 34, 56)),
-    ('"[1, 2, 3]"', (1, 2, 3)),
-    ("(10, 20, 30)", (10, 20, 30)),
-    ("[10, 20, 30]", (10, 20, 30)),
-    ('"#ff8000"', (255, 128, 0)),
-    ("#ff8000", (255, 128, 0)),
-    ('"red"', (255, 0, 0)),
-    ('("1", "2", "3")', (1, 2, 3)),
-])
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ('"(255, 0, 255)"', (255, 0, 255)),
+        ("'(12, 34, 56)'", (12, 34, 56)),
+        ('"[1, 2, 3]"', (1, 2, 3)),
+        ("(10, 20, 30)", (10, 20, 30)),
+        ("[10, 20, 30]", (10, 20, 30)),
+        ('"#ff8000"', (255, 128, 0)),
+        ("#ff8000", (255, 128, 0)),
+        ('"red"', (255, 0, 0)),
+        ('("1", "2", "3")', (1, 2, 3)),
+    ],
+)
 def test_colours_in_many_spellings(written, expected):
     node = only(line(fill=written, colour=written))
     assert node.fill == expected
@@ -113,33 +141,54 @@ def test_empty_target_spellings(written):
 
 
 def test_unquoted_shape_names_and_styles():
-    text = "\n".join([
-        line(1, shape="circle", style="solid arrow", targets="[2]"),
-        line(2, shape="round rectangle", style="dashed line", targets="[3]"),
-        line(3, shape="rectangle", style="solid line"),
-    ])
+    text = "\n".join(
+        [
+            line(1, shape="circle", style="solid arrow", targets="[2]"),
+            line(2, shape="round rectangle", style="dashed line", targets="[3]"),
+            line(3, shape="rectangle", style="solid line"),
+        ]
+    )
     result = parse(text)
     got = [(n.shape, n.line_style) for n in result.diagram.nodes]
     assert got == [("circle", "solid arrow"), ("round rectangle", "dashed line"), ("rectangle", "solid line")]
     assert result.warnings == []
 
 
-@pytest.mark.parametrize("written, expected", [
-    ("solid", "solid line"), ('"solid"', "solid line"), ("line", "solid line"),
-    ("dash", "dashed line"), ("dashed", "dashed line"), ('"dotted"', "dashed line"), ("dotted line", "dashed line"),
-    ("arrow", "solid arrow"), ('"Solid_Arrow"', "solid arrow"), ("solid arrow", "solid arrow"),
-])
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("solid", "solid line"),
+        ('"solid"', "solid line"),
+        ("line", "solid line"),
+        ("dash", "dashed line"),
+        ("dashed", "dashed line"),
+        ('"dotted"', "dashed line"),
+        ("dotted line", "dashed line"),
+        ("arrow", "solid arrow"),
+        ('"Solid_Arrow"', "solid arrow"),
+        ("solid arrow", "solid arrow"),
+    ],
+)
 def test_line_style_synonyms(written, expected):
     result = parse(line(style=written))
     assert result.diagram.nodes[0].line_style == expected
     assert result.warnings == []
 
 
-@pytest.mark.parametrize("written, expected", [
-    ("circle", "circle"), ("ellipse", "circle"), ("oval", "circle"),
-    ("rect", "rectangle"), ("box", "rectangle"), ('"Rectangle"', "rectangle"),
-    ("rounded rectangle", "round rectangle"), ("round_rect", "round rectangle"), ('"round box"', "round rectangle"),
-])
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("circle", "circle"),
+        ("ellipse", "circle"),
+        ("oval", "circle"),
+        ("rect", "rectangle"),
+        ("box", "rectangle"),
+        ('"Rectangle"', "rectangle"),
+        ("rounded rectangle", "round rectangle"),
+        ("round_rect", "round rectangle"),
+        ('"round box"', "round rectangle"),
+    ],
+)
 def test_shape_synonyms(written, expected):
     result = parse(line(shape=written))
     assert result.diagram.nodes[0].shape == expected
@@ -148,10 +197,12 @@ def test_shape_synonyms(written, expected):
 
 def test_truncated_last_node_is_dropped_with_a_warning():
     full = "[\n" + ",\n".join([line(1, targets="[2]"), line(2, x=300, targets="[3]")])
-    for cut in ('[3, 500, 100, "circle", 40, 40, "solid arrow", (255, 255, ',
-                '[3, 500, 100, "circ',
-                '[3, 500',
-                line(3, x=500)[:-1]):       # everything but the closing bracket
+    for cut in (
+        '[3, 500, 100, "circle", 40, 40, "solid arrow", (255, 255, ',
+        '[3, 500, 100, "circ',
+        "[3, 500",
+        line(3, x=500)[:-1],
+    ):  # everything but the closing bracket
         result = parse(full + ",\n" + cut)
         assert [n.id for n in result.diagram.nodes] == [1, 2], cut
         assert has_warning(result, "cut off"), (cut, result.warnings)
@@ -254,6 +305,7 @@ def test_extra_fields_are_ignored_with_warning():
 
 # ---------------------------------------------------------------- bounds
 
+
 def test_text_over_the_size_limit_raises():
     with pytest.raises(ParseError, match="limit"):
         parse(line() + " " * MAX_TEXT_CHARS)
@@ -275,13 +327,16 @@ def test_max_nodes_exactly_parses():
     assert len(parse(text).diagram.nodes) == MAX_NODES
 
 
-@pytest.mark.parametrize("bomb", [
-    "[" * 10000,
-    "[" * 10000 + "]" * 10000,
-    "[1, " * 10000,
-    "[" + "(" * 10000,
-    line() + "\n" + "[" * 5000 + line(2) + "]" * 5000,
-])
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        "[" * 10000,
+        "[" * 10000 + "]" * 10000,
+        "[1, " * 10000,
+        "[" + "(" * 10000,
+        line() + "\n" + "[" * 5000 + line(2) + "]" * 5000,
+    ],
+)
 def test_nesting_bombs_raise_parse_error_not_recursion_error(bomb):
     with pytest.raises(ParseError):
         parse(bomb)
@@ -289,8 +344,9 @@ def test_nesting_bombs_raise_parse_error_not_recursion_error(bomb):
 
 def targets_text(nodes: int, targets: dict[int, list[int]]) -> str:
     """Nodes 1..nodes on a grid; node i points at targets.get(i, [])."""
-    return "\n".join(line(i, x=40 + i % 20 * 45, y=40 + i // 20 * 25, targets=str(targets.get(i, [])))
-                     for i in range(1, nodes + 1))
+    return "\n".join(
+        line(i, x=40 + i % 20 * 45, y=40 + i // 20 * 25, targets=str(targets.get(i, []))) for i in range(1, nodes + 1)
+    )
 
 
 def test_max_targets_on_one_node_parse_and_one_more_is_refused():
@@ -332,8 +388,10 @@ def seconds_to_parse(text: str) -> float:
 Q, S, B = '"', "'", "\\"
 
 
-@pytest.mark.parametrize("junk", [Q + (B + Q) * 99_000, S + (B + S) * 99_000, Q + S + (B + Q + B + S) * 49_500,
-                                  ("x " + B + Q + B + S) * 33_000])
+@pytest.mark.parametrize(
+    "junk",
+    [Q + (B + Q) * 99_000, S + (B + S) * 99_000, Q + S + (B + Q + B + S) * 49_500, ("x " + B + Q + B + S) * 33_000],
+)
 def test_long_unclosed_strings_are_read_in_linear_time(junk):
     # Each unclosed quote used to be scanned to the end of its line again: minutes for 200 KB. Now it
     # takes about as long as plain text of the same length (measured alongside, as the machine may be busy).
@@ -353,7 +411,7 @@ def test_parse_time_is_linear_in_a_long_quoted_non_number(where):
     text = line(junk) if where == "id" else line(1, targets=f"[{junk}]")
     started = time.perf_counter()
     parse(text + "\n" + line(2))
-    assert time.perf_counter() - started < 0.1     # a linear reader needs about a millisecond
+    assert time.perf_counter() - started < 0.1  # a linear reader needs about a millisecond
 
 
 def test_absurd_coordinates_are_clamped_with_warning():
@@ -374,8 +432,10 @@ def test_in_range_values_are_not_clamped():
     assert result.warnings == []
 
 
-@pytest.mark.parametrize("text", ["", "   ", "no diagram here, sorry", "[1, 2, 3]", "[[a, b], [c]]",
-                                  '["x", 1, 2, "circle", 3, 4, 5, 6, 7, 8]'])
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "no diagram here, sorry", "[1, 2, 3]", "[[a, b], [c]]", '["x", 1, 2, "circle", 3, 4, 5, 6, 7, 8]'],
+)
 def test_text_without_nodes_raises(text):
     with pytest.raises(ParseError):
         parse(text)
@@ -393,6 +453,7 @@ def test_bytes_are_decoded():
 def test_model_text_is_never_evaluated(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the parser evaluated model text")
+
     monkeypatch.setattr(builtins, "eval", forbidden)
     monkeypatch.setattr(builtins, "exec", forbidden)
     monkeypatch.setattr(builtins, "__import__", forbidden)
@@ -403,29 +464,45 @@ def test_model_text_is_never_evaluated(monkeypatch):
 
 # ---------------------------------------------------------------- the seed's robustness line
 
+
 def test_seed_robustness_line():
     seed = """[3, "120", '300', circle, 60, 60, solid arrow, "(255, 0, 255)", (0,0,0), '[5, 6]']"""
     result = parse("\n".join([seed, NODE_5, NODE_6]))
     node = result.diagram.by_id()[3]
-    assert node == Node(id=3, x=120, y=300, shape="circle", width=60, height=60, line_style="solid arrow",
-                        fill=(255, 0, 255), line_colour=(0, 0, 0), targets=(5, 6), label=None)
+    assert node == Node(
+        id=3,
+        x=120,
+        y=300,
+        shape="circle",
+        width=60,
+        height=60,
+        line_style="solid arrow",
+        fill=(255, 0, 255),
+        line_colour=(0, 0, 0),
+        targets=(5, 6),
+        label=None,
+    )
     assert result.warnings == []
     assert [(e.source.id, e.target.id) for e in result.diagram.edges()] == [(3, 5), (3, 6)]
 
 
 # ---------------------------------------------------------------- labels
 
-@pytest.mark.parametrize("written, expected", [
-    ('"Conv 3x3"', "Conv 3x3"),
-    ('"He said \\"hi\\""', 'He said "hi"'),
-    ("'it\\'s'", "it's"),
-    ('"Größe ≥ 5 — 卷积层 🚀"', "Größe ≥ 5 — 卷积层 🚀"),
-    ('"back\\\\slash"', "back\\slash"),
-    ('"  spaced   out  "', "spaced out"),
-    ('"two\\nlines"', "two lines"),
-    ("7", "7"),
-    ('""', None),
-])
+
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ('"Conv 3x3"', "Conv 3x3"),
+        ('"He said \\"hi\\""', 'He said "hi"'),
+        ("'it\\'s'", "it's"),
+        ('"Größe ≥ 5 — 卷积层 🚀"', "Größe ≥ 5 — 卷积层 🚀"),
+        ('"back\\\\slash"', "back\\slash"),
+        ('"  spaced   out  "', "spaced out"),
+        ('"two\\nlines"', "two lines"),
+        ("7", "7"),
+        ('""', None),
+    ],
+)
 def test_label_field(written, expected):
     node = only(line(label=written))
     assert node.label == expected
@@ -461,6 +538,7 @@ def test_label_with_quotes_and_unicode_round_trips():
 
 # ---------------------------------------------------------------- round trip
 
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_examples_parse_cleanly_and_round_trip(path):
     result = parse(path.read_text(encoding="utf-8"))
@@ -479,14 +557,17 @@ def test_serialize_is_canonical():
     node = Node(1, 10, 20, "circle", 30, 40, "solid line", (1, 2, 3), (4, 5, 6), (2,), "A")
     other = Node(2, 50, 60, "rectangle", 30, 40, "solid arrow", (1, 2, 3), (4, 5, 6))
     text = serialize(Diagram((node, other)))
-    assert text == ('[\n[1, 10, 20, "circle", 30, 40, "solid line", (1, 2, 3), (4, 5, 6), [2], "A"],\n'
-                    '[2, 50, 60, "rectangle", 30, 40, "solid arrow", (1, 2, 3), (4, 5, 6), []]\n]')
+    assert text == (
+        '[\n[1, 10, 20, "circle", 30, 40, "solid line", (1, 2, 3), (4, 5, 6), [2], "A"],\n'
+        '[2, 50, 60, "rectangle", 30, 40, "solid arrow", (1, 2, 3), (4, 5, 6), []]\n]'
+    )
     assert serialize(parse(text).diagram) == text
 
 
 # Labels the parser keeps unchanged: printable characters, single spaces between words, none at the ends.
-_WORD = st.text(st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp")),
-                min_size=1, max_size=12)
+_WORD = st.text(
+    st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp")), min_size=1, max_size=12
+)
 LABELS = st.lists(_WORD, min_size=1, max_size=6).map(" ".join).filter(lambda s: len(s) <= MAX_LABEL_CHARS)
 CHANNEL = st.integers(0, 255)
 COLOURS = st.tuples(CHANNEL, CHANNEL, CHANNEL)
@@ -494,24 +575,26 @@ COLOURS = st.tuples(CHANNEL, CHANNEL, CHANNEL)
 
 @st.composite
 def diagrams(draw, max_nodes: int = 8) -> Diagram:
-    ids = draw(st.lists(st.integers(-10**9, 10**9), min_size=1, max_size=max_nodes, unique=True))
+    ids = draw(st.lists(st.integers(-(10**9), 10**9), min_size=1, max_size=max_nodes, unique=True))
     nodes = []
     for nid in ids:
         others = [i for i in ids if i != nid]
         targets = draw(st.lists(st.sampled_from(others), unique=True, max_size=4)) if others else []
-        nodes.append(Node(
-            id=nid,
-            x=draw(st.integers(*COORD_RANGE["x"])),
-            y=draw(st.integers(*COORD_RANGE["y"])),
-            shape=draw(st.sampled_from(SHAPES)),
-            width=draw(st.integers(*SIZE_RANGE)),
-            height=draw(st.integers(*SIZE_RANGE)),
-            line_style=draw(st.sampled_from(LINE_STYLES)),
-            fill=draw(COLOURS),
-            line_colour=draw(COLOURS),
-            targets=tuple(targets),
-            label=draw(st.none() | LABELS),
-        ))
+        nodes.append(
+            Node(
+                id=nid,
+                x=draw(st.integers(*COORD_RANGE["x"])),
+                y=draw(st.integers(*COORD_RANGE["y"])),
+                shape=draw(st.sampled_from(SHAPES)),
+                width=draw(st.integers(*SIZE_RANGE)),
+                height=draw(st.integers(*SIZE_RANGE)),
+                line_style=draw(st.sampled_from(LINE_STYLES)),
+                fill=draw(COLOURS),
+                line_colour=draw(COLOURS),
+                targets=tuple(targets),
+                label=draw(st.none() | LABELS),
+            )
+        )
     return Diagram(tuple(nodes))
 
 

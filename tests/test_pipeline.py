@@ -14,10 +14,14 @@ from ml.pipeline import RequestError, check_request, run
 from ml.prompt import MAX_REQUEST_CHARS
 from training.layouts import dense_network
 
-GOOD = '[\n[1, 200, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), [2]],\n' \
-       '[2, 700, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), []]\n]'
-OVERLAPPING = '[\n[1, 200, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), [2]],\n' \
-              '[2, 210, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), []]\n]'
+GOOD = (
+    '[\n[1, 200, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), [2]],\n'
+    '[2, 700, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), []]\n]'
+)
+OVERLAPPING = (
+    '[\n[1, 200, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), [2]],\n'
+    '[2, 210, 300, "circle", 60, 60, "solid arrow", (255, 255, 255), (0, 0, 0), []]\n]'
+)
 
 
 class FixedTexts:
@@ -74,8 +78,20 @@ def test_request_whitespace_is_tidied_but_bullets_keep_their_lines():
 
 def test_generate_command_writes_result_json_and_pictures(tmp_path, capsys):
     out = tmp_path / "result"
-    code = main(["generate", "A neural network with 2 inputs, 3 hidden nodes and 1 output", "-n", "3",
-                 "--top", "2", "--seed", "1", "--out", str(out)])
+    code = main(
+        [
+            "generate",
+            "A neural network with 2 inputs, 3 hidden nodes and 1 output",
+            "-n",
+            "3",
+            "--top",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     document = json.loads((out / "result.json").read_text())
     assert document["request"].startswith("A neural network")

@@ -6,8 +6,15 @@ import pytest
 
 from ml.grammar import is_complete, is_valid_prefix
 from ml.parser import parse
-from ml.plan import (PlannedNode, mixes_item_forms, node_patterns, plan_slips, read_plan, repeats_a_name,
-                     strays_from_request)
+from ml.plan import (
+    PlannedNode,
+    mixes_item_forms,
+    node_patterns,
+    plan_slips,
+    read_plan,
+    repeats_a_name,
+    strays_from_request,
+)
 from training.synthetic import generate, plan_line
 
 
@@ -23,6 +30,7 @@ def _plan_and_list(answer: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- reading
 
+
 def test_a_dense_plan_gives_ids_in_order_and_the_next_layer_as_targets():
     plan = read_plan("# layers: [101, 102], [201, 202, 203], [301]")
     assert [n.id for n in plan] == [101, 102, 201, 202, 203, 301]
@@ -32,8 +40,11 @@ def test_a_dense_plan_gives_ids_in_order_and_the_next_layer_as_targets():
 
 def test_a_cnn_plan_holds_labels_and_a_flowchart_plan_does_not():
     cnn = read_plan('# nodes: [1, "Input 28x28x1"][2, "Conv 3x3, 32"][3, "Output 10"]')
-    assert cnn == (PlannedNode(1, label="Input 28x28x1"), PlannedNode(2, label="Conv 3x3, 32"),
-                   PlannedNode(3, label="Output 10"))
+    assert cnn == (
+        PlannedNode(1, label="Input 28x28x1"),
+        PlannedNode(2, label="Conv 3x3, 32"),
+        PlannedNode(3, label="Output 10"),
+    )
     flow = read_plan('# nodes: [1, "Raw CSV", "data"][2, "Train", "process"]')
     assert flow == (PlannedNode(1), PlannedNode(2))
 
@@ -43,16 +54,19 @@ def test_escaped_labels_are_read_as_json():
     assert [n.label for n in plan] == ['say "hi"', "Données"]
 
 
-@pytest.mark.parametrize("line", [
-    "# just a comment",
-    "# layers: [101, 102], ",                    # unfinished
-    "# layers: [101], [101]",                    # the same node twice
-    "# layers: [101] [201]",                     # no separator
-    '# nodes: [1, "A"] and [2, "B"]',            # chatter between items
-    '# nodes: [1, "A\\q"]',                      # not valid JSON
-    "# nodes: [1][2]",                           # no labels: nothing to hold
-    "",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "# just a comment",
+        "# layers: [101, 102], ",  # unfinished
+        "# layers: [101], [101]",  # the same node twice
+        "# layers: [101] [201]",  # no separator
+        '# nodes: [1, "A"] and [2, "B"]',  # chatter between items
+        '# nodes: [1, "A\\q"]',  # not valid JSON
+        "# nodes: [1][2]",  # no labels: nothing to hold
+        "",
+    ],
+)
 def test_anything_else_is_not_a_plan(line):
     assert read_plan(line) is None
     assert node_patterns(line) is None
@@ -66,7 +80,7 @@ def test_plans_written_for_training_read_back(examples):
         if family == "dense":
             assert [p.targets for p in plan] == [n.targets for n in nodes]
         if family == "cnn":
-            assert [p.label.strip() for p in plan] == [n.label for n in nodes]   # written after a space
+            assert [p.label.strip() for p in plan] == [n.label for n in nodes]  # written after a space
 
 
 def test_a_flowchart_plan_may_not_name_a_node_twice():
@@ -79,6 +93,7 @@ def test_a_flowchart_plan_may_not_name_a_node_twice():
 
 
 # ---------------------------------------------------------------- decoding held to the plan
+
 
 def test_generated_answers_are_valid_under_their_own_plans(examples):
     for example in examples.values():
@@ -114,10 +129,10 @@ def test_the_list_draws_exactly_the_planned_nodes_no_fewer_no_more():
     two = '[2, 300, 300, "rectangle", 80, 40, "solid arrow", (255, 255, 255), (0, 0, 0), [], "B"]'
     three = '[3, 500, 300, "rectangle", 80, 40, "solid arrow", (255, 255, 255), (0, 0, 0), [], "C"]'
     assert is_complete(f"{plan}\n[\n{one},\n{two}\n]")
-    assert not is_valid_prefix(f"{plan}\n[\n{one}\n]")                  # closed after one of two
-    assert not is_valid_prefix(f"{plan}\n[\n{one},\n{two},")             # a third node after the last
-    assert not is_valid_prefix(f"{plan}\n[\n{one},\n{three}")            # a node the plan never named
-    assert not is_valid_prefix(f"{plan}\n[\n{two}")                      # out of order
+    assert not is_valid_prefix(f"{plan}\n[\n{one}\n]")  # closed after one of two
+    assert not is_valid_prefix(f"{plan}\n[\n{one},\n{two},")  # a third node after the last
+    assert not is_valid_prefix(f"{plan}\n[\n{one},\n{three}")  # a node the plan never named
+    assert not is_valid_prefix(f"{plan}\n[\n{two}")  # out of order
     # Without the plan the same lists are fine: only a plan in the known form holds anything.
     assert is_complete(f"# my own notes\n[\n{one},\n{three}\n]")
 
@@ -140,8 +155,9 @@ def test_a_flowchart_plan_naming_a_node_twice_is_cut_at_the_repeat():
 def test_whole_texts_are_judged_like_token_by_token_decoding():
     """is_valid_prefix / is_complete apply the plan's once-only names too, not only extends()."""
     node = '[{i}, {x}, 300, "rectangle", 80, 40, "solid arrow", (255, 255, 255), (0, 0, 0), [{t}], "{name}"]'
-    body = ("[\n" + node.format(i=1, x=100, t=2, name="Tune") + ",\n" + node.format(i=2, x=300, t="", name="Train")
-            + "\n]")
+    body = (
+        "[\n" + node.format(i=1, x=100, t=2, name="Tune") + ",\n" + node.format(i=2, x=300, t="", name="Train") + "\n]"
+    )
     assert is_complete('# nodes: [1, "Tune", "process"][2, "Train", "process"]\n' + body)
     twice = '# nodes: [1, "Tune", "process"][2, "Tune", "process"]\n' + body
     assert not is_complete(twice) and not is_valid_prefix(twice)
@@ -159,17 +175,20 @@ def test_plan_items_keep_one_form():
 REQUEST = "Pipeline: scrape web pages, strip HTML -> 로그 수집"
 
 
-@pytest.mark.parametrize("line, strays", [
-    ('# nodes: [1, " scrape web pages", "data"][2, " str', False),     # on its way to a span
-    ('# nodes: [1, " scrape web pages", "data"][2, " stx', True),      # no span goes on like this
-    ('# nodes: [1, " scrape web pages", "data"][2, " Join", "function"]', True),   # made up
-    ('# nodes: [1, " scrape web pages", "data"][2, " 로그 수', False),  # Hangul spans
-    ('# nodes: [1, " Scrape Web Pages", "data"]', True),                # a copy keeps the request's case
-    ('# nodes: [1, " frames', True),                                   # the first name is held too
-    ('# nodes: [1, " Conv 3x3, 3', False),                             # a CNN plan's normalised labels
-    ('# nodes: [1, " Input 28x28x1"][2, " MaxPool 2x2"][3, " Output 10"]', False),
-    ('# nodes: [1, " Conv 3x3, 32"][2, " Dropout', True),
-    ('# layers: [101, 102], [201]', False),                            # dense plans name nothing
-])
+@pytest.mark.parametrize(
+    "line, strays",
+    [
+        ('# nodes: [1, " scrape web pages", "data"][2, " str', False),  # on its way to a span
+        ('# nodes: [1, " scrape web pages", "data"][2, " stx', True),  # no span goes on like this
+        ('# nodes: [1, " scrape web pages", "data"][2, " Join", "function"]', True),  # made up
+        ('# nodes: [1, " scrape web pages", "data"][2, " 로그 수', False),  # Hangul spans
+        ('# nodes: [1, " Scrape Web Pages", "data"]', True),  # a copy keeps the request's case
+        ('# nodes: [1, " frames', True),  # the first name is held too
+        ('# nodes: [1, " Conv 3x3, 3', False),  # a CNN plan's normalised labels
+        ('# nodes: [1, " Input 28x28x1"][2, " MaxPool 2x2"][3, " Output 10"]', False),
+        ('# nodes: [1, " Conv 3x3, 32"][2, " Dropout', True),
+        ("# layers: [101, 102], [201]", False),  # dense plans name nothing
+    ],
+)
 def test_plan_names_must_be_spans_of_the_request_or_layer_labels(line, strays):
     assert strays_from_request(line, REQUEST) is strays

@@ -10,8 +10,18 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ml.diagram import LINE_STYLES, SHAPES, Diagram, Node
-from ml.parser import (COORD_RANGE, MAX_DEPTH, MAX_EDGES, MAX_LABEL_CHARS, MAX_TARGETS, SIZE_RANGE, ParseError,
-                       ParseResult, parse, serialize)
+from ml.parser import (
+    COORD_RANGE,
+    MAX_DEPTH,
+    MAX_EDGES,
+    MAX_LABEL_CHARS,
+    MAX_TARGETS,
+    SIZE_RANGE,
+    ParseError,
+    ParseResult,
+    parse,
+    serialize,
+)
 from ml.readability import WEIGHTS, readability
 from ml.render import render
 from ml.svg import render_svg
@@ -71,6 +81,7 @@ def assert_drawable(d: Diagram, scale: float) -> None:
 
 # ---------------------------------------------------------------- arbitrary text
 
+
 @settings(FAST, max_examples=1000)
 @given(st.text(max_size=400))
 def test_parse_on_arbitrary_text(text):
@@ -93,14 +104,71 @@ def test_bytes_are_read_as_utf8_with_bad_bytes_replaced(before, after):
 
 
 # Pieces of the node-list grammar, so that random concatenations reach the parser's deep paths.
-TOKENS = ["[", "[", "]", "(", ")", ",", ", ", " ", "\n", "\t", "0", "1", "2", "3", "7", "42", "255", "-", ".", "e",
-          "1e999", "-5e9", "0.5", ".5", "12px", "px", '"', "'", "\\", "#", "#fff", "#a1b2c3", "//", "```",
-          "```python\n", "circle", "rectangle", "round rectangle", "round", "box", "ellipse", "hexagon",
-          "solid arrow", "solid", "dashed line", "dotted", "arrow", "line", "none", "None", "nan", "inf",
-          "red", "Here is the diagram:", '"(255, 0, 255)"', "'[5, 6]'", '"label"', "ü", "✓", "\x00",
-          "[1, 100, 100, circle, 40, 40, solid, (0,0,0), (9,9,9), [2]]",
-          '[2, "300", 500, "box", 60, 30, "dashed line", "(255, 0, 255)", (0,0,0), [1, 3], "B"]',
-          "[3, 700, 100, round rectangle, 80, 40, arrow, #ff00ff, (0,0,0), '[1, 2]']"]
+TOKENS = [
+    "[",
+    "[",
+    "]",
+    "(",
+    ")",
+    ",",
+    ", ",
+    " ",
+    "\n",
+    "\t",
+    "0",
+    "1",
+    "2",
+    "3",
+    "7",
+    "42",
+    "255",
+    "-",
+    ".",
+    "e",
+    "1e999",
+    "-5e9",
+    "0.5",
+    ".5",
+    "12px",
+    "px",
+    '"',
+    "'",
+    "\\",
+    "#",
+    "#fff",
+    "#a1b2c3",
+    "//",
+    "```",
+    "```python\n",
+    "circle",
+    "rectangle",
+    "round rectangle",
+    "round",
+    "box",
+    "ellipse",
+    "hexagon",
+    "solid arrow",
+    "solid",
+    "dashed line",
+    "dotted",
+    "arrow",
+    "line",
+    "none",
+    "None",
+    "nan",
+    "inf",
+    "red",
+    "Here is the diagram:",
+    '"(255, 0, 255)"',
+    "'[5, 6]'",
+    '"label"',
+    "ü",
+    "✓",
+    "\x00",
+    "[1, 100, 100, circle, 40, 40, solid, (0,0,0), (9,9,9), [2]]",
+    '[2, "300", 500, "box", 60, 30, "dashed line", "(255, 0, 255)", (0,0,0), [1, 3], "B"]',
+    "[3, 700, 100, round rectangle, 80, 40, arrow, #ff00ff, (0,0,0), '[1, 2]']",
+]
 
 grammar_text = st.lists(st.sampled_from(TOKENS), max_size=120).map("".join)
 
@@ -120,27 +188,102 @@ def mostly(valid, *odd):
 
 
 JUNK = st.text(st.characters(exclude_characters="[]()"), max_size=8)
-NUMBER = mostly(st.integers(-100, 1100).map(str), '"120"', "'300'", "12px", "1e999", "-1e999", "-5e9", "0.5", "0",
-                "-3", "nan", "NaN", "Infinity", "-Infinity", '"inf"', '"1e309"', '"abc"', "[]", "None")
-SHAPE = mostly(st.sampled_from(["circle", '"rectangle"', "round rectangle", '"round rect"']),
-               "box", "ellipse", "hexagon", "42", "(1, 2)", '""')
-STYLE = mostly(st.sampled_from(["solid arrow", '"dashed line"', "solid line"]),
-               "dash", "dotted", "arrow", "solid", "wavy", "7", "[]")
-COLOUR = mostly(st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)).map(str),
-                '"(255, 0, 255)"', "[40, 40, 40]", "#ff00ff", '"#abc"', '"red"', "(255, 255, 255, 0)", "(1,2)",
-                "(300, -5, 1e999)", "(NaN, 0, Infinity)", '"rgb(1e999, 0, 0)"', '"no colour"', "None")
-TARGETS = mostly(st.lists(st.integers(0, 9), max_size=4).map(lambda ts: "[" + ", ".join(map(str, ts)) + "]"),
-                 "'[5, 6]'", '"[1, 2]"', '"none"', "3", "[1.5, x, 2]", "[[[1]]]", "((1, 2), 3)", "[NaN, 1e309, 2]")
-LABEL = mostly(st.text(st.characters(exclude_characters='"\\'), max_size=20).map(lambda t: '"' + t + '"'),
-               '"a \\"quoted\\" label"', '"ünïcødé ✓ 日本"', '"' + "long " * 30 + '"', "7", "Input layer",
-               '"\\u0000\\n\\t"', "'it\\'s'", "[1, 2]")
+NUMBER = mostly(
+    st.integers(-100, 1100).map(str),
+    '"120"',
+    "'300'",
+    "12px",
+    "1e999",
+    "-1e999",
+    "-5e9",
+    "0.5",
+    "0",
+    "-3",
+    "nan",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    '"inf"',
+    '"1e309"',
+    '"abc"',
+    "[]",
+    "None",
+)
+SHAPE = mostly(
+    st.sampled_from(["circle", '"rectangle"', "round rectangle", '"round rect"']),
+    "box",
+    "ellipse",
+    "hexagon",
+    "42",
+    "(1, 2)",
+    '""',
+)
+STYLE = mostly(
+    st.sampled_from(["solid arrow", '"dashed line"', "solid line"]),
+    "dash",
+    "dotted",
+    "arrow",
+    "solid",
+    "wavy",
+    "7",
+    "[]",
+)
+COLOUR = mostly(
+    st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)).map(str),
+    '"(255, 0, 255)"',
+    "[40, 40, 40]",
+    "#ff00ff",
+    '"#abc"',
+    '"red"',
+    "(255, 255, 255, 0)",
+    "(1,2)",
+    "(300, -5, 1e999)",
+    "(NaN, 0, Infinity)",
+    '"rgb(1e999, 0, 0)"',
+    '"no colour"',
+    "None",
+)
+TARGETS = mostly(
+    st.lists(st.integers(0, 9), max_size=4).map(lambda ts: "[" + ", ".join(map(str, ts)) + "]"),
+    "'[5, 6]'",
+    '"[1, 2]"',
+    '"none"',
+    "3",
+    "[1.5, x, 2]",
+    "[[[1]]]",
+    "((1, 2), 3)",
+    "[NaN, 1e309, 2]",
+)
+LABEL = mostly(
+    st.text(st.characters(exclude_characters='"\\'), max_size=20).map(lambda t: '"' + t + '"'),
+    '"a \\"quoted\\" label"',
+    '"ünïcødé ✓ 日本"',
+    '"' + "long " * 30 + '"',
+    "7",
+    "Input layer",
+    '"\\u0000\\n\\t"',
+    "'it\\'s'",
+    "[1, 2]",
+)
 ID = mostly(st.integers(0, 9).map(str), '"3"', "2.0", "1.5", "-1", "x", "1e999", "NaN", "Infinity")
 
 
 @st.composite
 def node_line(draw) -> str:
-    fields = [draw(ID), draw(NUMBER), draw(NUMBER), draw(SHAPE), draw(NUMBER), draw(NUMBER), draw(STYLE),
-              draw(COLOUR), draw(COLOUR), draw(TARGETS), draw(LABEL), draw(JUNK)]
+    fields = [
+        draw(ID),
+        draw(NUMBER),
+        draw(NUMBER),
+        draw(SHAPE),
+        draw(NUMBER),
+        draw(NUMBER),
+        draw(STYLE),
+        draw(COLOUR),
+        draw(COLOUR),
+        draw(TARGETS),
+        draw(LABEL),
+        draw(JUNK),
+    ]
     count = draw(st.one_of(st.integers(10, 11), st.integers(10, 11), st.integers(1, 12)))
     return "[" + ", ".join(fields[:count]) + "]"
 
@@ -154,7 +297,7 @@ def node_text(draw) -> str:
     if draw(st.booleans()):
         text = "Sure, here it is:\n```python\n" + text + "\n```\nThat is all (3 nodes)."
     if draw(st.booleans()):
-        text = text[:draw(st.integers(0, len(text)))]     # cut off at a token limit
+        text = text[: draw(st.integers(0, len(text)))]  # cut off at a token limit
     return text
 
 
@@ -172,7 +315,7 @@ def test_parsed_node_text_is_well_formed_and_drawable(text, scale):
 
 # ---------------------------------------------------------------- diagrams built directly
 
-BIG = st.integers(-10**12, 10**12)
+BIG = st.integers(-(10**12), 10**12)
 # Labels as the parser leaves them: printable text (for a control character, see the SVG test below).
 PRINTABLE_LABELS = st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=40)
 CHANNEL = st.integers(0, 255)
@@ -184,15 +327,21 @@ def raw_diagrams(draw) -> Diagram:
     count = draw(st.integers(0, 8))
     nodes = []
     for nid in range(count):
-        nodes.append(Node(
-            nid, draw(BIG | st.integers(-100, 1100)), draw(BIG | st.integers(-100, 700)),
-            draw(st.sampled_from(SHAPES + ("triangle",))),
-            draw(BIG | st.integers(-5, 300)), draw(BIG | st.integers(-5, 300)),
-            draw(st.sampled_from(LINE_STYLES + ("zigzag",))),
-            draw(st.tuples(CHANNEL, CHANNEL, CHANNEL)), draw(st.tuples(CHANNEL, CHANNEL, CHANNEL)),
-            tuple(draw(st.lists(st.integers(0, max(count - 1, 0)), max_size=3))) if count else (),
-            draw(st.none() | PRINTABLE_LABELS),
-        ))
+        nodes.append(
+            Node(
+                nid,
+                draw(BIG | st.integers(-100, 1100)),
+                draw(BIG | st.integers(-100, 700)),
+                draw(st.sampled_from(SHAPES + ("triangle",))),
+                draw(BIG | st.integers(-5, 300)),
+                draw(BIG | st.integers(-5, 300)),
+                draw(st.sampled_from(LINE_STYLES + ("zigzag",))),
+                draw(st.tuples(CHANNEL, CHANNEL, CHANNEL)),
+                draw(st.tuples(CHANNEL, CHANNEL, CHANNEL)),
+                tuple(draw(st.lists(st.integers(0, max(count - 1, 0)), max_size=3))) if count else (),
+                draw(st.none() | PRINTABLE_LABELS),
+            )
+        )
     return Diagram(tuple(nodes))
 
 
@@ -224,22 +373,26 @@ def test_svg_drops_a_control_character_from_a_label():
 
 # ---------------------------------------------------------------- hostile text: the bounds
 
+
 def grid_line(nid: int, targets: list[int], fields: tuple[str, str, str, str] = ("", "", "", "")) -> str:
     """A node line on a 20-column grid; `fields` replaces x, y, width and height where not empty."""
-    x, y, w, h = (given or default for given, default in
-                  zip(fields, (str(40 + nid % 20 * 45), str(40 + nid // 20 * 25), "20", "20")))
+    x, y, w, h = (
+        given or default
+        for given, default in zip(fields, (str(40 + nid % 20 * 45), str(40 + nid // 20 * 25), "20", "20"))
+    )
     return f'[{nid}, {x}, {y}, "circle", {w}, {h}, "solid arrow", (255, 255, 255), (0, 0, 0), {targets}]'
 
 
 @settings(FAST, max_examples=12)
 @given(st.integers(2, 130), st.integers(0, 130))
-@example(nodes=120, per_node=119)     # the issue's list in which every node targets every other
+@example(nodes=120, per_node=119)  # the issue's list in which every node targets every other
 @example(nodes=MAX_TARGETS + 2, per_node=MAX_TARGETS + 1)
 @example(nodes=MAX_EDGES // 20 + 1, per_node=20)
 def test_dense_target_lists_are_bounded(nodes, per_node):
     # Node i points at the next per_node ids, wrapping round: itself and repeats once per_node >= nodes.
-    text = "\n".join(grid_line(i, [(i + k - 1) % nodes + 1 for k in range(1, per_node + 1)])
-                     for i in range(1, nodes + 1))
+    text = "\n".join(
+        grid_line(i, [(i + k - 1) % nodes + 1 for k in range(1, per_node + 1)]) for i in range(1, nodes + 1)
+    )
     distinct = min(per_node, nodes - 1)
     if distinct > MAX_TARGETS:
         with pytest.raises(ParseError, match=f"more than {MAX_TARGETS}"):
@@ -264,10 +417,10 @@ STRING_PIECES = ['"', "'", "\\", '\\"', "\\'", "x", " ", "1", "#"]
 @example(pieces=['"', "'", '\\"', "\\'"], repeats=15_000)
 def test_long_unclosed_strings_are_read_in_linear_time(pieces, repeats):
     junk = ("".join(pieces) * repeats)[:60_000]
-    text = grid_line(1, [2]) + "\n" + junk + " \n" + grid_line(2, [])    # the space ends a trailing escape
+    text = grid_line(1, [2]) + "\n" + junk + " \n" + grid_line(2, [])  # the space ends a trailing escape
     started = time.perf_counter()
     result = parse_or_none(text)
-    assert time.perf_counter() - started < 1.0          # about 0.05 s; quadratic reading took tens of seconds
+    assert time.perf_counter() - started < 1.0  # about 0.05 s; quadratic reading took tens of seconds
     assert [(n.id, n.targets) for n in result.diagram.nodes] == [(1, (2,)), (2, ())]
 
 

@@ -17,8 +17,9 @@ EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.
 WHITE, DARK = (255, 255, 255), (40, 40, 40)
 
 
-def node(nid, x, y, shape="rectangle", w=100, h=60, style="solid arrow", fill=WHITE, line=DARK,
-         targets=(), label=None) -> Node:
+def node(
+    nid, x, y, shape="rectangle", w=100, h=60, style="solid arrow", fill=WHITE, line=DARK, targets=(), label=None
+) -> Node:
     return Node(nid, x, y, shape, w, h, style, fill, line, tuple(targets), label)
 
 
@@ -34,7 +35,7 @@ def test_overlapping_nodes_score_below_the_same_nodes_apart():
     bad = Diagram((node(1, 400, 300), node(2, 450, 300)))
     good = Diagram((node(1, 400, 300), node(2, 600, 300)))
     rb, rg = worse(bad, good, "node_overlap")
-    assert rb.metrics["node_overlap"] == pytest.approx(0.5)       # half of each box is shared
+    assert rb.metrics["node_overlap"] == pytest.approx(0.5)  # half of each box is shared
     assert rg.metrics["node_overlap"] == 1.0
 
 
@@ -58,10 +59,12 @@ def test_node_entirely_off_canvas_scores_zero_inside():
 
 
 def test_edge_through_a_third_node_scores_below_one_around_it():
-    bad = Diagram((node(1, 100, 300, "circle", 50, 50, targets=[2]), node(2, 900, 300, "circle", 50, 50),
-                   node(3, 500, 300)))
-    good = Diagram((node(1, 100, 300, "circle", 50, 50, targets=[2]), node(2, 900, 300, "circle", 50, 50),
-                    node(3, 500, 450)))
+    bad = Diagram(
+        (node(1, 100, 300, "circle", 50, 50, targets=[2]), node(2, 900, 300, "circle", 50, 50), node(3, 500, 300))
+    )
+    good = Diagram(
+        (node(1, 100, 300, "circle", 50, 50, targets=[2]), node(2, 900, 300, "circle", 50, 50), node(3, 500, 450))
+    )
     rb, rg = worse(bad, good, "edge_clearance")
     assert rb.metrics["edge_clearance"] == 0.0
     assert rg.metrics["edge_clearance"] == 1.0
@@ -77,13 +80,16 @@ CORNERS = {1: (200, 150), 2: (800, 150), 3: (200, 450), 4: (800, 450)}
 
 
 def _four(edges: dict[int, int]) -> Diagram:
-    return Diagram(tuple(node(i, x, y, "circle", 40, 40, targets=[edges[i]] if i in edges else [])
-                         for i, (x, y) in CORNERS.items()))
+    return Diagram(
+        tuple(
+            node(i, x, y, "circle", 40, 40, targets=[edges[i]] if i in edges else []) for i, (x, y) in CORNERS.items()
+        )
+    )
 
 
 def test_crossing_edges_score_below_parallel_ones():
-    bad = _four({1: 4, 2: 3})      # an X
-    good = _four({1: 2, 3: 4})     # two horizontal edges
+    bad = _four({1: 4, 2: 3})  # an X
+    good = _four({1: 2, 3: 4})  # two horizontal edges
     rb, rg = worse(bad, good, "edge_crossings")
     assert rb.metrics["edge_crossings"] == 0.0
     assert rg.metrics["edge_crossings"] == 1.0
@@ -91,9 +97,16 @@ def test_crossing_edges_score_below_parallel_ones():
 
 def test_edge_crossings_is_one_minus_c_over_c_max():
     # Three edges without shared ends: c_max = 3 pairs; one of them crosses.
-    d = Diagram((node(1, 100, 100, "circle", 20, 20, targets=[2]), node(2, 300, 300, "circle", 20, 20),
-                 node(3, 100, 300, "circle", 20, 20, targets=[4]), node(4, 300, 100, "circle", 20, 20),
-                 node(5, 600, 100, "circle", 20, 20, targets=[6]), node(6, 900, 100, "circle", 20, 20)))
+    d = Diagram(
+        (
+            node(1, 100, 100, "circle", 20, 20, targets=[2]),
+            node(2, 300, 300, "circle", 20, 20),
+            node(3, 100, 300, "circle", 20, 20, targets=[4]),
+            node(4, 300, 100, "circle", 20, 20),
+            node(5, 600, 100, "circle", 20, 20, targets=[6]),
+            node(6, 900, 100, "circle", 20, 20),
+        )
+    )
     assert readability(d).metrics["edge_crossings"] == pytest.approx(2 / 3)
 
 
@@ -103,8 +116,8 @@ def test_edges_sharing_a_node_do_not_count_as_crossing():
 
 
 def test_close_nodes_score_below_well_spaced_ones():
-    bad = Diagram((node(1, 400, 300), node(2, 505, 300)))       # 5 px gap
-    good = Diagram((node(1, 400, 300), node(2, 560, 300)))      # 60 px gap
+    bad = Diagram((node(1, 400, 300), node(2, 505, 300)))  # 5 px gap
+    good = Diagram((node(1, 400, 300), node(2, 560, 300)))  # 60 px gap
     rb, rg = worse(bad, good, "spacing")
     assert rb.metrics["spacing"] == pytest.approx(5 / 20)
     assert rg.metrics["spacing"] == 1.0
@@ -113,10 +126,15 @@ def test_close_nodes_score_below_well_spaced_ones():
 
 def test_light_grey_on_white_scores_below_dark():
     grey_fill, grey_line = (240, 240, 240), (225, 225, 225)
-    bad = Diagram((node(1, 300, 300, fill=grey_fill, line=grey_line, targets=[2]),
-                   node(2, 700, 300, fill=grey_fill, line=grey_line)))
-    good = Diagram((node(1, 300, 300, fill=grey_fill, line=DARK, targets=[2]),
-                    node(2, 700, 300, fill=grey_fill, line=DARK)))
+    bad = Diagram(
+        (
+            node(1, 300, 300, fill=grey_fill, line=grey_line, targets=[2]),
+            node(2, 700, 300, fill=grey_fill, line=grey_line),
+        )
+    )
+    good = Diagram(
+        (node(1, 300, 300, fill=grey_fill, line=DARK, targets=[2]), node(2, 700, 300, fill=grey_fill, line=DARK))
+    )
     rb, rg = worse(bad, good, "contrast")
     assert rb.metrics["contrast"] < 0.2
     assert rg.metrics["contrast"] == 1.0
@@ -197,8 +215,12 @@ def test_clean_diagram_scores_five():
 
 
 def test_score_and_metrics_within_bounds_on_hand_built_cases():
-    cases = [Diagram((node(1, 400, 300), node(2, 400, 300))), Diagram((node(1, -5000, 9000, w=1, h=1),)),
-             _four({1: 4, 2: 3}), Diagram(tuple(node(i, 500, 300, fill=WHITE, line=WHITE) for i in range(1, 30)))]
+    cases = [
+        Diagram((node(1, 400, 300), node(2, 400, 300))),
+        Diagram((node(1, -5000, 9000, w=1, h=1),)),
+        _four({1: 4, 2: 3}),
+        Diagram(tuple(node(i, 500, 300, fill=WHITE, line=WHITE) for i in range(1, 30))),
+    ]
     for d in cases:
         r = readability(d)
         assert 0 <= r.score <= 5
@@ -226,8 +248,16 @@ def test_two_half_overlapping_boxes_score_by_hand():
     # the floor 0.02). Weights without labels sum to 13.5, so the score is
     # 5 * 0.5 ** (3 / 13.5) * 0.02 ** (1.5 / 13.5) = 5 * 0.8572 * 0.6475 = 2.775.
     r = readability(Diagram((node(1, 400, 300), node(2, 450, 300))))
-    assert r.metrics == {"node_overlap": 0.5, "inside_canvas": 1.0, "edge_clearance": 1.0, "spacing": 0.0,
-                         "contrast": 1.0, "edge_crossings": 1.0, "alignment": 1.0, "symmetry": 1.0}
+    assert r.metrics == {
+        "node_overlap": 0.5,
+        "inside_canvas": 1.0,
+        "edge_clearance": 1.0,
+        "spacing": 0.0,
+        "contrast": 1.0,
+        "edge_crossings": 1.0,
+        "alignment": 1.0,
+        "symmetry": 1.0,
+    }
     assert r.score == pytest.approx(2.775, abs=5e-4)
 
 
@@ -239,11 +269,23 @@ def test_examples_score_at_least_4_5(path):
 
 # ---------------------------------------------------------------- cost
 
+
 def _ring(nodes: int, targets_per_node: int) -> Diagram:
     """Nodes scattered over the canvas, each pointing at the next few (wrapping round)."""
-    return Diagram(tuple(node(i, 40 + i * 37 % 920, 40 + i * 53 % 520, "circle", 20, 20,
-                              targets=[(i + k) % nodes for k in range(1, targets_per_node + 1)])
-                         for i in range(nodes)))
+    return Diagram(
+        tuple(
+            node(
+                i,
+                40 + i * 37 % 920,
+                40 + i * 53 % 520,
+                "circle",
+                20,
+                20,
+                targets=[(i + k) % nodes for k in range(1, targets_per_node + 1)],
+            )
+            for i in range(nodes)
+        )
+    )
 
 
 def _cost(d: Diagram) -> tuple[Readability, float, float]:
@@ -278,11 +320,14 @@ def test_a_denser_diagram_than_the_parser_allows_scores_in_little_memory():
 
 
 # Three horizontal edges across three vertical ones: 9 crossings among 15 pairs with no shared end.
-LATTICE = Diagram(tuple(
-    [node(10 + k, 100, 150 + 100 * k, "circle", 20, 20, targets=[20 + k]) for k in range(3)]
-    + [node(20 + k, 900, 150 + 100 * k, "circle", 20, 20) for k in range(3)]
-    + [node(30 + k, 300 + 200 * k, 50, "circle", 20, 20, targets=[40 + k]) for k in range(3)]
-    + [node(40 + k, 300 + 200 * k, 550, "circle", 20, 20) for k in range(3)]))
+LATTICE = Diagram(
+    tuple(
+        [node(10 + k, 100, 150 + 100 * k, "circle", 20, 20, targets=[20 + k]) for k in range(3)]
+        + [node(20 + k, 900, 150 + 100 * k, "circle", 20, 20) for k in range(3)]
+        + [node(30 + k, 300 + 200 * k, 50, "circle", 20, 20, targets=[40 + k]) for k in range(3)]
+        + [node(40 + k, 300 + 200 * k, 550, "circle", 20, 20) for k in range(3)]
+    )
+)
 # Two boxes sharing half their width (3000 of 24000 px2), one apart in the same row, one off every row
 # and column; mirrored about x = 600 the centres land 0, 50, 0 and 40 px from a centre.
 FOUR = Diagram((node(1, 400, 300), node(2, 450, 300), node(3, 800, 300), node(4, 620, 520)))

@@ -23,8 +23,9 @@ WHITE, BLACK = (255, 255, 255), (0, 0, 0)
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def node(nid, x, y, shape="rectangle", w=100, h=60, style="solid arrow", fill=WHITE, line=BLACK,
-         targets=(), label=None) -> Node:
+def node(
+    nid, x, y, shape="rectangle", w=100, h=60, style="solid arrow", fill=WHITE, line=BLACK, targets=(), label=None
+) -> Node:
     return Node(nid, x, y, shape, w, h, style, fill, line, tuple(targets), label)
 
 
@@ -90,7 +91,7 @@ def test_round_rectangle_corner_point_lies_on_corner_circle(sx, sy):
     n = node(1, 400, 300, "round rectangle", 120, 80)
     r = corner_radius(120, 80)
     assert r == 20
-    px, py = border_point(n, (n.x + sx * 600, n.y + sy * 400))     # along the box diagonal
+    px, py = border_point(n, (n.x + sx * 600, n.y + sy * 400))  # along the box diagonal
     cx, cy = n.x + sx * (60 - r), n.y + sy * (40 - r)
     assert math.hypot(px - cx, py - cy) == pytest.approx(r, abs=1e-6)
     # Inside the rectangle's corner, i.e. strictly nearer the centre than the sharp corner would be.
@@ -115,7 +116,7 @@ def test_border_point_axis_values():
     assert border_point(circle, (500, 100)) == pytest.approx((130, 100))
     assert border_point(circle, (100, -500)) == pytest.approx((100, 80))
     box = node(2, 100, 100, "rectangle", 60, 40)
-    assert border_point(box, (500, 500)) == pytest.approx((120, 120))   # leaves through the bottom side
+    assert border_point(box, (500, 500)) == pytest.approx((120, 120))  # leaves through the bottom side
 
 
 def test_edge_endpoints_lie_on_both_borders():
@@ -126,8 +127,9 @@ def test_edge_endpoints_lie_on_both_borders():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.tuples(st.floats(-2000, 2000), st.floats(-2000, 2000)),
-       st.tuples(st.floats(-2000, 2000), st.floats(-2000, 2000)))
+@given(
+    st.tuples(st.floats(-2000, 2000), st.floats(-2000, 2000)), st.tuples(st.floats(-2000, 2000), st.floats(-2000, 2000))
+)
 def test_arrowhead_tip_is_the_end_point(start, end):
     head = arrowhead(start, end)
     length = math.hypot(end[0] - start[0], end[1] - start[1])
@@ -178,6 +180,7 @@ def test_render_is_deterministic():
 
 # ---------------------------------------------------------------- renderer: pixels
 
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_filled_node_centre_has_its_fill_and_background_is_white(shape):
     fill = (200, 30, 90)
@@ -200,7 +203,7 @@ def test_scaled_render_keeps_proportions():
 
 def _row_between(image, y, x0, x1) -> np.ndarray:
     """The darkest pixel of rows y-1..y+1 for each column x0..x1 (grey level)."""
-    px = pixels(image)[y - 1:y + 2, x0:x1].min(axis=2)
+    px = pixels(image)[y - 1 : y + 2, x0:x1].min(axis=2)
     return px.min(axis=0)
 
 
@@ -234,7 +237,7 @@ def test_arrowhead_is_drawn_at_the_target_border():
     # Just outside the border the arrowhead is wider than the 2 px shaft.
     for x, half in ((541, 3), (543, 3), (545, 2)):
         assert px[300, x] < 60 and px[300 - half, x] < 200 and px[300 + half, x] < 200, x
-    assert px[300, 548] < 100   # the tip reaches the border
+    assert px[300, 548] < 100  # the tip reaches the border
     # Just inside the border (beyond the 2 px outline) nothing of the arrow shows.
     assert (px[292:309, 554:575] == 255).all()
     # The shaft alone, far from the target, is narrow.
@@ -252,22 +255,27 @@ def test_arrow_stops_at_each_shape_border(shape, border_x):
     image = render(Diagram((node(1, 200, 300, targets=[2]), node(2, 600, 300, shape, 60, 60))))
     px = pixels(image).min(axis=2)
     assert px[297, border_x - 8] < 100 and px[303, border_x - 8] < 100
-    assert (px[290:311, border_x + 4:border_x + 20] == 255).all()
+    assert (px[290:311, border_x + 4 : border_x + 20] == 255).all()
 
 
 def test_edges_are_drawn_under_nodes():
     fill = (0, 120, 255)
-    d = Diagram((node(1, 100, 300, "circle", 40, 40, style="solid line", targets=[3]),
-                 node(2, 500, 300, fill=fill),
-                 node(3, 900, 300, "circle", 40, 40)))
+    d = Diagram(
+        (
+            node(1, 100, 300, "circle", 40, 40, style="solid line", targets=[3]),
+            node(2, 500, 300, fill=fill),
+            node(3, 900, 300, "circle", 40, 40),
+        )
+    )
     image = render(d)
-    assert image.getpixel((500, 300)) == fill       # the node hides the edge crossing it
-    assert image.getpixel((300, 300)) == BLACK      # the edge is drawn elsewhere
+    assert image.getpixel((500, 300)) == fill  # the node hides the edge crossing it
+    assert image.getpixel((300, 300)) == BLACK  # the edge is drawn elsewhere
 
 
 def test_oblique_edge_is_anti_aliased():
-    d = Diagram((node(1, 100, 100, "circle", 20, 20, style="solid line", targets=[2]),
-                 node(2, 800, 430, "circle", 20, 20)))
+    d = Diagram(
+        (node(1, 100, 100, "circle", 20, 20, style="solid line", targets=[2]), node(2, 800, 430, "circle", 20, 20))
+    )
     grey = pixels(render(d))[150:380, 200:700].min(axis=2)
     intermediate = ((grey > 30) & (grey < 225)).sum()
     assert intermediate > 200
@@ -276,13 +284,16 @@ def test_oblique_edge_is_anti_aliased():
     assert ((hard > 30) & (hard < 225)).sum() < intermediate / 10
 
 
-@pytest.mark.parametrize("absurd", [
-    node(1, 10**9, -10**9, "circle", 0, 0, targets=[2]),
-    node(1, -10**9, 10**9, "rectangle", -50, -10**9, targets=[2]),
-    node(1, 500, 300, "round rectangle", 10**9, 10**9, targets=[2], label="x" * 500),
-    node(1, 500, 300, "round rectangle", 0, -3, targets=[2], label="tiny"),
-    node(1, 200, 300, "no such shape", 40, 40, "no such style", targets=[2]),
-])
+@pytest.mark.parametrize(
+    "absurd",
+    [
+        node(1, 10**9, -(10**9), "circle", 0, 0, targets=[2]),
+        node(1, -(10**9), 10**9, "rectangle", -50, -(10**9), targets=[2]),
+        node(1, 500, 300, "round rectangle", 10**9, 10**9, targets=[2], label="x" * 500),
+        node(1, 500, 300, "round rectangle", 0, -3, targets=[2], label="tiny"),
+        node(1, 200, 300, "no such shape", 40, 40, "no such style", targets=[2]),
+    ],
+)
 def test_off_canvas_and_absurd_nodes_render_without_raising(absurd):
     sane_fill = (0, 160, 80)
     d = Diagram((absurd, node(2, 800, 450, "circle", 50, 50, fill=sane_fill, targets=[1])))
@@ -303,6 +314,7 @@ def test_empty_diagram_renders_blank():
 
 
 # ---------------------------------------------------------------- labels
+
 
 def _ink_box(image: Image.Image, fill) -> tuple[int, int, int, int]:
     px = pixels(image)
@@ -327,8 +339,7 @@ def test_label_shrinks_to_fit_its_node():
     big_layout, small_layout = layout_label(big), layout_label(small)
     assert small_layout.size < big_layout.size
     fill = (255, 255, 255)
-    d = Diagram((Node(1, 400, 300, "rectangle", 110, 50, "solid arrow", fill, fill, (),
-                      "A rather long layer name"),))
+    d = Diagram((Node(1, 400, 300, "rectangle", 110, 50, "solid arrow", fill, fill, (), "A rather long layer name"),))
     left, top, right, bottom = _ink_box(render(d), fill)
     assert 345 <= left and right <= 455 and 275 <= top and bottom <= 325
 
@@ -342,10 +353,15 @@ def test_label_text_colour_contrasts_with_fill():
 
 # ---------------------------------------------------------------- SVG
 
+
 def test_svg_structure():
-    d = Diagram((node(1, 100, 300, "circle", 60, 60, "solid arrow", targets=[2, 3]),
-                 node(2, 500, 150, "round rectangle", 120, 80, "dashed line", targets=[3], label='a<b & "c"'),
-                 node(3, 800, 400, "rectangle", 100, 50)))
+    d = Diagram(
+        (
+            node(1, 100, 300, "circle", 60, 60, "solid arrow", targets=[2, 3]),
+            node(2, 500, 150, "round rectangle", 120, 80, "dashed line", targets=[3], label='a<b & "c"'),
+            node(3, 800, 400, "rectangle", 100, 50),
+        )
+    )
     root = ET.fromstring(render_svg(d))
     assert root.tag == SVG + "svg"
     assert (root.get("width"), root.get("height")) == ("1000", "600")

@@ -13,12 +13,11 @@ import pytest
 import torch
 
 from ml.diagram import Diagram
-from ml.scoring.images import render_input
-
 from ml.parser import serialize
 from ml.scoring import nets
+from ml.scoring.images import render_input
 from storage import Database
-from training import retrain
+from training import retrain_job as retrain
 from training.synthetic import generate, reference_diagram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,8 +29,9 @@ async def rated_db(path: Path) -> Database:
     request = await db.create_request("ann", "a small network")
     for rank, example in enumerate(generate(3, "train", seed=2), start=1):
         diagram = reference_diagram(example)
-        candidate = await db.add_candidate(request, rank, serialize(diagram), json.dumps(diagram.as_lists()),
-                                           scores={"readability": 4.0})
+        candidate = await db.add_candidate(
+            request, rank, serialize(diagram), json.dumps(diagram.as_lists()), scores={"readability": 4.0}
+        )
         await db.set_rating("ann", candidate, 6 - rank)
     return db
 
@@ -45,11 +45,14 @@ async def untrained_active(db: Database, folder: Path, kind: str) -> None:
 
 # Deterministic (fixed data seed, fixed initialisation) and far from a tie: 2 epochs at 5e-3 beat an
 # untrained network; at 0.05 they wreck the shipped one (mae 1.4 vs 0.28, mse 0.023 vs 0.007).
-@pytest.mark.parametrize("kind, start, lr, expected", [
-    ("cnn", "untrained", 5e-3, "swapped"),
-    ("ae", "untrained", 5e-3, "swapped"),
-    ("ae", "shipped", 0.05, "kept"),
-])
+@pytest.mark.parametrize(
+    "kind, start, lr, expected",
+    [
+        ("cnn", "untrained", 5e-3, "swapped"),
+        ("ae", "untrained", 5e-3, "swapped"),
+        ("ae", "shipped", 0.05, "kept"),
+    ],
+)
 async def test_retrain_activates_the_new_version_only_if_it_validates_no_worse(tmp_path, kind, start, lr, expected):
     db = await rated_db(tmp_path)
     try:
@@ -67,7 +70,7 @@ async def test_retrain_activates_the_new_version_only_if_it_validates_no_worse(t
         else:
             assert metrics[key] > metrics[f"active_{key}"] and active == before
         served, meta = nets.load(active.path if active else retrain.DEFAULT_PATHS[kind])
-        if kind == "ae":   # every candidate ends with a latent from the active autoencoder, exactly
+        if kind == "ae":  # every candidate ends with a latent from the active autoencoder, exactly
             candidates = await db.all_candidates()
             assert {c.latent_model_version for c in candidates} == {nets.latent_version(meta)}
             for candidate in candidates:
@@ -90,8 +93,9 @@ async def test_reembedding_stages_then_swaps_all_latents_with_the_autoencoder_at
         assert {c.latent_model_version for c in await db.all_candidates()} == {"ae-new"}
         assert await db.unstaged_candidates("ae-new", 10) == []
         # A candidate the bot stores afterwards with the old autoencoder is re-embedded by the next pass.
-        late = await db.add_candidate((await db.all_candidates())[0].request_id, 9, "m", "[]",
-                                      latent=np.zeros(32), latent_model_version="ae-old")
+        late = await db.add_candidate(
+            (await db.all_candidates())[0].request_id, 9, "m", "[]", latent=np.zeros(32), latent_model_version="ae-old"
+        )
         assert await retrain.reembed(db, model, "ae-new") == 1
         assert (await db.get_candidate(late)).latent_model_version == "ae-new"
     finally:
@@ -114,9 +118,28 @@ def test_command_prints_one_json_line_last(tmp_path):
 
     asyncio.run(_close(rated_db(tmp_path)))
     completed = subprocess.run(
-        [sys.executable, "-m", "training.retrain", "--kind", "cnn", "--db", str(tmp_path / "db.sqlite3"),
-         "--data-dir", str(tmp_path), "--bases", "4", "--per-base", "2", "--epochs", "0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "training.retrain",
+            "--kind",
+            "cnn",
+            "--db",
+            str(tmp_path / "db.sqlite3"),
+            "--data-dir",
+            str(tmp_path),
+            "--bases",
+            "4",
+            "--per-base",
+            "2",
+            "--epochs",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     last = json.loads(completed.stdout.strip().splitlines()[-1])
     # 0 epochs: the new version is the active one unchanged, which validates equal: no worse, swapped

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -22,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakes import FakeService, running_bot
+
 from ml.parser import serialize
 from ml.scoring import nets
 from ml.scoring.ranking import ScoringSettings, resolve_path
@@ -32,8 +31,18 @@ from training import jobs
 from training.synthetic import generate, reference_diagram
 
 ROOT = Path(__file__).resolve().parent.parent
-POINTS = ("started", "opened", "trained", "saved", "registered", "staging", "reembedding",
-          "reembedded", "committed", "reported")
+POINTS = (
+    "started",
+    "opened",
+    "trained",
+    "saved",
+    "registered",
+    "staging",
+    "reembedding",
+    "reembedded",
+    "committed",
+    "reported",
+)
 AFTER_COMMIT = {"committed", "reported"}
 CANDIDATES = 5
 TINY = ["--bases", "2", "--per-base", "2", "--epochs", "0", "--seed", "0", "--reembed-batch", "2"]
@@ -50,8 +59,14 @@ async def seeded(db_path: Path, data_dir: Path) -> Database:
     request = await db.create_request("ann", "a small network")
     for rank, example in enumerate(generate(CANDIDATES, "train", seed=2)):
         diagram = reference_diagram(example)
-        candidate = await db.add_candidate(request, rank, serialize(diagram), json.dumps(diagram.as_lists()),
-                                           latent=np.full(32, rank, np.float32), latent_model_version=shipped_tag())
+        candidate = await db.add_candidate(
+            request,
+            rank,
+            serialize(diagram),
+            json.dumps(diagram.as_lists()),
+            latent=np.full(32, rank, np.float32),
+            latent_model_version=shipped_tag(),
+        )
         await db.set_rating("ann", candidate, 1 + rank % 5)
     return db
 
@@ -119,8 +134,9 @@ def start_runner(db_path: Path, data_dir: Path, points: list[str]) -> subprocess
     argv = [str(db_path), str(data_dir), jobs.retrain_command("ae", db_path, data_dir) + TINY, points]
     script = db_path.parent / "runner.py"
     script.write_text(RUNNER.format(root=str(ROOT)))
-    return subprocess.Popen([sys.executable, str(script), json.dumps(argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), json.dumps(argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 async def close(opening) -> None:
@@ -158,15 +174,15 @@ async def test_a_job_killed_at_any_point_leaves_one_consistent_model_set(killed,
     assert processes_mentioning(str(folder)) == []
     async with await Database.open(folder / "db.sqlite3", folder / "data") as db:
         tag = await assert_consistent(db)
-        job, = await db.recent_jobs()
+        (job,) = await db.recent_jobs()
         assert job.id == outcome["job_id"] and job.status == "failed" and job.finished
         active = await db.active_model("ae")
-        if point in AFTER_COMMIT:      # the swap committed: it stays, with its latents, and is reported
+        if point in AFTER_COMMIT:  # the swap committed: it stays, with its latents, and is reported
             assert active is not None and active.job_id == job.id
             assert outcome["activated"] == {"ae": active.id} and tag != shipped_tag()
-        else:                          # nothing committed: the shipped autoencoder and its latents serve
+        else:  # nothing committed: the shipped autoencoder and its latents serve
             assert active is None and outcome["activated"] == {} and tag == shipped_tag()
-            assert all(c.latent[0] == c.rank for c in await db.all_candidates())   # untouched
+            assert all(c.latent[0] == c.rank for c in await db.all_candidates())  # untouched
     # Killed half-way through re-embedding (one page of 2 staged), or with all 5 staged: staged only.
     assert staged_rows(folder / "db.sqlite3") == {"reembedding": 2, "reembedded": CANDIDATES}.get(point, 0)
 
@@ -196,9 +212,9 @@ def staged_rows(db_path: Path) -> int:
 
 
 async def test_killing_the_bot_mid_retrain_kills_the_job_and_the_next_start_clears_it(tmp_path, monkeypatch):
-    db_path, data_dir = tmp_path / "bot.sqlite3", tmp_path / "data"      # where running_bot looks
+    db_path, data_dir = tmp_path / "bot.sqlite3", tmp_path / "data"  # where running_bot looks
     await close(seeded(db_path, data_dir))
-    monkeypatch.setenv(jobs.HOLD_AT_ENV, "reembedding")       # the job stops there, half re-embedded
+    monkeypatch.setenv(jobs.HOLD_AT_ENV, "reembedding")  # the job stops there, half re-embedded
     runner = start_runner(db_path, data_dir, [""])
     try:
         deadline = time.monotonic() + 240
@@ -206,8 +222,8 @@ async def test_killing_the_bot_mid_retrain_kills_the_job_and_the_next_start_clea
             assert runner.poll() is None, runner.communicate()
             assert time.monotonic() < deadline, "the job never reached re-embedding"
             await asyncio.sleep(0.2)
-        child, = children_of(runner.pid)
-        runner.kill()                                          # the bot dies, SIGKILL: no clean-up runs
+        (child,) = children_of(runner.pid)
+        runner.kill()  # the bot dies, SIGKILL: no clean-up runs
         runner.wait()
         deadline = time.monotonic() + 10
         while processes_mentioning(str(tmp_path)):
@@ -216,8 +232,8 @@ async def test_killing_the_bot_mid_retrain_kills_the_job_and_the_next_start_clea
     finally:
         if runner.poll() is None:
             runner.kill()
-    async with running_bot(tmp_path, FakeService()) as bot:    # the next start-up
-        job, = await bot.db.recent_jobs()
+    async with running_bot(tmp_path, FakeService()) as bot:  # the next start-up
+        (job,) = await bot.db.recent_jobs()
         assert job.status == "interrupted" and "stopped before finishing" in job.log
         assert await bot.db.running_job("ae") is None
         assert await bot.db.active_model("ae") is None

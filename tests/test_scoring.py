@@ -57,6 +57,7 @@ def test_every_degradation_lowers_or_keeps_readability_on_average():
 
     from ml.readability import readability
     from training.synthetic import generate, reference_diagram
+
     rng = random.Random(0)
     bases = [reference_diagram(e) for e in generate(12, "train", seed=1)]
     for degrade in DEGRADATIONS:
@@ -69,6 +70,7 @@ def test_variants_keep_the_clean_diagram_first():
     import random
 
     from training.synthetic import generate, reference_diagram
+
     base = reference_diagram(generate(1, "train")[0])
     out = variants(base, 5, random.Random(0))
     assert out[0] == base and len(out) == 5
@@ -97,8 +99,7 @@ def rated(user, value, latent):
 
 def test_knn_uses_the_users_own_ratings_when_there_are_enough():
     predictor = PersonalPredictor(k=3, min_ratings=3)
-    ratings = [rated("ann", 5, [1, 0]), rated("ann", 5, [0.9, 0.1]), rated("ann", 1, [0, 1]),
-               rated("bob", 1, [1, 0])]
+    ratings = [rated("ann", 5, [1, 0]), rated("ann", 5, [0.9, 0.1]), rated("ann", 1, [0, 1]), rated("bob", 1, [1, 0])]
     near_liked, near_disliked = predictor.predict(np.array([[1.0, 0.05], [0.05, 1.0]]), "ann", ratings)
     assert near_liked.source == "user" and near_liked.neighbours == 3
     assert near_liked.value > 4 and near_disliked.value < near_liked.value
@@ -146,15 +147,18 @@ class ConstantCNN(torch.nn.Module):
 
 def test_final_score_blends_cnn_and_user_prediction_with_configured_weights(shipped):
     good = Diagram((node(1, 300, 300, targets=[2]), node(2, 700, 300)))
-    scorer = LearnedScorer(ScoringSettings(readability_weight=1.0, user_weight=3.0),
-                           cnn=(ConstantCNN(), {"version": "constant"}), ae=(shipped.ae, shipped.ae_meta))
+    scorer = LearnedScorer(
+        ScoringSettings(readability_weight=1.0, user_weight=3.0),
+        cnn=(ConstantCNN(), {"version": "constant"}),
+        ae=(shipped.ae, shipped.ae_meta),
+    )
     candidates = candidates_for([good])
     latent = shipped.embed([good])[0]
-    scorer.for_user("ann", [rated("ann", 2, latent)] * 3)(candidates)   # three ratings of 2 at distance 0
+    scorer.for_user("ann", [rated("ann", 2, latent)] * 3)(candidates)  # three ratings of 2 at distance 0
     scores = candidates[0].scores
     assert scores["cnn_score"] == 4.0
     assert scores["user_score"] == pytest.approx(2.0, abs=1e-6)
-    assert scores["final_score"] == pytest.approx(2.5, abs=1e-6)      # (1 * 4.0 + 3 * 2.0) / (1 + 3)
+    assert scores["final_score"] == pytest.approx(2.5, abs=1e-6)  # (1 * 4.0 + 3 * 2.0) / (1 + 3)
     assert candidates[0].personal.source == "user"
     assert candidates[0].latent.shape == (shipped.ae.config["latent"],)
     assert candidates[0].latent_version == nets.latent_version(shipped.ae_meta)
@@ -172,6 +176,7 @@ def test_shipped_cnn_scores_a_faded_diagram_below_the_clean_one(shipped):
 
     from training.scorer_data import low_contrast
     from training.synthetic import generate, reference_diagram
+
     for example in generate(3, "test", seed=4):
         clean = reference_diagram(example)
         candidates = candidates_for([clean, low_contrast(clean, random.Random(1))])
@@ -195,7 +200,8 @@ def test_a_failed_save_leaves_the_previous_file_whole_and_no_debris(tmp_path, mo
 
     def crash(_fd):
         raise OSError("disk full")
-    monkeypatch.setattr(atomic.os, "fsync", crash)        # the write dies before its rename
+
+    monkeypatch.setattr(atomic.os, "fsync", crash)  # the write dies before its rename
     with pytest.raises(OSError, match="disk full"):
         nets.save(nets.ConvAutoencoder(latent=8).eval(), tmp_path / "ae", "ae", {"round": 2}, data_size=2)
     assert (path.read_bytes(), path.with_suffix(".json").read_text()) == before
@@ -207,7 +213,7 @@ def test_two_saves_in_the_same_second_get_different_versions(tmp_path):
     model = nets.ConvAutoencoder(latent=8).eval()
     first = nets.load(nets.save(model, tmp_path / "a", "ae", {}, 0))[1]["version"]
     second = nets.load(nets.save(model, tmp_path / "b", "ae", {}, 0))[1]["version"]
-    assert first != second        # their latents must never pass for each other's
+    assert first != second  # their latents must never pass for each other's
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete-metadata", "delete-weights"])
@@ -239,9 +245,9 @@ def test_reload_reports_what_it_could_not_load_and_keeps_that_model_serving(tmp_
     result = service.reload(cnn=str(cnn), ae=str(tmp_path / "ae-missing.safetensors"))
     assert result.loaded == {"cnn": str(cnn)} and set(result.failed) == {"ae"} and not result.ok
     assert "ae-missing" in result.failed["ae"] and "could not load ae" in result.describe()
-    assert service.scorer.settings.cnn == str(cnn)                       # the new CNN serves
+    assert service.scorer.settings.cnn == str(cnn)  # the new CNN serves
     assert service.scorer.ae is serving.ae and service.scorer.ae_version == serving.ae_version
     assert any(r.levelname == "ERROR" and "ae-missing" in r.getMessage() for r in caplog.records)
 
-    assert service.reload().ok                       # no paths: the configured defaults again
+    assert service.reload().ok  # no paths: the configured defaults again
     assert service.scorer.settings.cnn == ScoringSettings().cnn

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from training.sft import SFTSettings, TinyModelShape, parse_args, tokenize_examples, train
+from training.sft import parse_args
+from training.sft_trainer import SFTSettings, TinyModelShape, tokenize_examples, train
 from training.synthetic import generate, write_jsonl
 
 
@@ -19,10 +20,20 @@ def toy_data(tmp_path_factory):
 
 
 def toy_settings(data, out, **overrides) -> SFTSettings:
-    values = dict(preset="tiny", data=str(data), out=str(out), max_steps=24, batch_size=4, lr=1e-2,
-                  save_steps=8, logging_steps=2, warmup_ratio=0.0,
-                  tiny=TinyModelShape(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                      num_attention_heads=2, vocab_size=600))
+    values = dict(
+        preset="tiny",
+        data=str(data),
+        out=str(out),
+        max_steps=24,
+        batch_size=4,
+        lr=1e-2,
+        save_steps=8,
+        logging_steps=2,
+        warmup_ratio=0.0,
+        tiny=TinyModelShape(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, vocab_size=600
+        ),
+    )
     values.update(overrides)
     return SFTSettings(**values)
 
@@ -51,8 +62,9 @@ def test_resume_continues_from_the_last_checkpoint(toy_data, tmp_path):
 def test_loss_covers_the_answer_only(toy_data):
     from transformers import AutoTokenizer  # noqa: F401  (tokenizer comes from the tiny builder)
 
-    from training.sft import build_tiny
+    from training.sft_trainer import build_tiny
     from training.synthetic import read_jsonl
+
     examples = read_jsonl(toy_data / "train.jsonl")[:4]
     tokenizer, _ = build_tiny(toy_settings(toy_data, "unused"), examples)
     rows = tokenize_examples(tokenizer, examples, max_length=4096)
@@ -63,8 +75,22 @@ def test_loss_covers_the_answer_only(toy_data):
 
 
 def test_command_line_flags_reach_the_settings():
-    settings = parse_args(["--preset", "lora", "--base", "/models/deepseek", "--lora-r", "8", "--max-steps", "5",
-                           "--hidden-size", "64", "--layers", "2"])
+    settings = parse_args(
+        [
+            "--preset",
+            "lora",
+            "--base",
+            "/models/deepseek",
+            "--lora-r",
+            "8",
+            "--max-steps",
+            "5",
+            "--hidden-size",
+            "64",
+            "--layers",
+            "2",
+        ]
+    )
     assert settings.preset == "lora" and settings.base == "/models/deepseek"
     assert settings.lora.r == 8 and settings.max_steps == 5
     assert settings.tiny.hidden_size == 64 and settings.tiny.num_hidden_layers == 2
@@ -73,6 +99,7 @@ def test_command_line_flags_reach_the_settings():
 def test_kept_checkpoints_map_to_training_minutes_and_a_learning_curve(toy_data, tmp_path):
     from training.learning_curve import checkpoints, learning_curve, minutes_by_step
     from training.model_card import write_card
+
     out = tmp_path / "run"
     final = train(toy_settings(toy_data, out, max_steps=16, keep_checkpoints=0))
     assert [step for step, _ in checkpoints(out)] == [8, 16]
@@ -103,6 +130,7 @@ def test_kept_checkpoints_map_to_training_minutes_and_a_learning_curve(toy_data,
 
 def test_a_resumed_run_adds_its_minutes_to_the_timeline(toy_data, tmp_path):
     from training.learning_curve import minutes_by_step
+
     out = tmp_path / "run"
     train(toy_settings(toy_data, out, max_steps=8))
     first = minutes_by_step(out)[8]

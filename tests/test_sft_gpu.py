@@ -15,8 +15,17 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 from ml.prompt import answer_ids, prompt_ids
 from training.learning_curve import checkpoints, minutes_by_step, trained_on
 from training.model_card import write_card
-from training.sft_gpu import (IGNORE, LoopSettings, TokenizedExamples, collate, learning_rate, length_batches, main,
-                              prepare, train)
+from training.sft_gpu import (
+    IGNORE,
+    LoopSettings,
+    TokenizedExamples,
+    collate,
+    learning_rate,
+    length_batches,
+    main,
+    prepare,
+    train,
+)
 from training.synthetic import generate
 
 EMBEDDED = Path(__file__).resolve().parents[1] / "models" / "tiny-sft"
@@ -34,10 +43,18 @@ def small_model(tmp_path_factory):
     """A 2-layer model with the embedded tokenizer (and its chat template)."""
     folder = tmp_path_factory.mktemp("small")
     tokenizer = AutoTokenizer.from_pretrained(EMBEDDED)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -55,7 +72,7 @@ def test_prepared_examples_are_the_sft_tokens_of_the_drawn_examples(data):
     for i in (0, 21, 29):
         prompt, answer = prompt_ids(tokenizer, drawn[i].request), answer_ids(tokenizer, drawn[i].answer)
         assert stored.prompt_lengths[i] == len(prompt)
-        assert stored.ids[starts[i]:starts[i] + stored.lengths[i]].tolist() == prompt + answer
+        assert stored.ids[starts[i] : starts[i] + stored.lengths[i]].tolist() == prompt + answer
     assert json.loads((data / "meta.json").read_text())["examples"] == 30
 
 
@@ -66,8 +83,9 @@ def test_workers_draw_the_same_examples_as_one_process(data, tmp_path):
 
 
 def test_labels_cover_the_answer_and_nothing_else():
-    examples = TokenizedExamples(np.arange(10, 19, dtype=np.uint16), np.array([5, 4], dtype=np.int32),
-                                 np.array([2, 3], dtype=np.int32))
+    examples = TokenizedExamples(
+        np.arange(10, 19, dtype=np.uint16), np.array([5, 4], dtype=np.int32), np.array([2, 3], dtype=np.int32)
+    )
     ids, mask, labels = collate(examples, np.array([1, 0]), pad_id=0)
     assert ids.tolist() == [[15, 16, 17, 18, 0], [10, 11, 12, 13, 14]]
     assert mask.tolist() == [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]
@@ -92,11 +110,23 @@ def test_learning_rate_warms_up_then_decays_to_its_floor():
 
 
 def test_training_grows_the_model_learns_and_saves_it_in_the_asked_dtype(data, small_model, tmp_path):
-    settings = LoopSettings(data=str(data), init=str(small_model), out=str(tmp_path / "run"), grow=2, max_minutes=5,
-                            max_steps=12, batch_size=8, lr=3e-3, warmup=0.1, save_dtype="bfloat16")
+    settings = LoopSettings(
+        data=str(data),
+        init=str(small_model),
+        out=str(tmp_path / "run"),
+        grow=2,
+        max_minutes=5,
+        max_steps=12,
+        batch_size=8,
+        lr=3e-3,
+        warmup=0.1,
+        save_dtype="bfloat16",
+    )
     final = train(settings)
     report = json.loads((final / "training.json").read_text())
-    assert report["steps"] == 12 and report["examples"] == 30 and report["examples_seen"] == 3 * 30  # 4 batches a round: 8, 8, 8, 6 and report["error"] is None
+    assert (
+        report["steps"] == 12 and report["examples"] == 30 and report["examples_seen"] == 3 * 30
+    )  # 4 batches a round: 8, 8, 8, 6 and report["error"] is None
     val = [entry["eval_loss"] for entry in report["log_history"] if "eval_loss" in entry]
     assert val[-1] < val[0]
     with safe_open(final / "model.safetensors", "pt") as f:
@@ -117,11 +147,39 @@ def test_a_run_that_keeps_only_its_final_model_feeds_the_learning_curve_and_the_
 
 
 def test_the_command_line_runs_both_stages(small_model, tmp_path, capsys):
-    main(["prepare", "--tokenizer", str(small_model), "--out", str(tmp_path / "d"), "--examples", "8", "--val", "4",
-          "--workers", "1", "--families", "cnn"])
+    main(
+        [
+            "prepare",
+            "--tokenizer",
+            str(small_model),
+            "--out",
+            str(tmp_path / "d"),
+            "--examples",
+            "8",
+            "--val",
+            "4",
+            "--workers",
+            "1",
+            "--families",
+            "cnn",
+        ]
+    )
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["families"] == ["cnn"]
-    main(["train", "--data", str(tmp_path / "d"), "--init", str(small_model), "--out", str(tmp_path / "r"),
-          "--max-steps", "2", "--batch-size", "4"])
+    main(
+        [
+            "train",
+            "--data",
+            str(tmp_path / "d"),
+            "--init",
+            str(small_model),
+            "--out",
+            str(tmp_path / "r"),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "4",
+        ]
+    )
     assert (tmp_path / "r" / "final" / "model.safetensors").exists()
     shutil.rmtree(tmp_path / "r")
 
@@ -135,6 +193,7 @@ def test_an_unknown_family_is_refused_with_the_choices(tmp_path, capsys):
 
 def test_an_error_mid_run_still_saves_the_model_so_far_and_says_so(data, small_model, tmp_path, monkeypatch):
     import training.sft_gpu as loop
+
     real, calls = loop.collate, []
 
     def collate_that_fails_on_the_third_batch(*args):
@@ -145,7 +204,9 @@ def test_an_error_mid_run_still_saves_the_model_so_far_and_says_so(data, small_m
 
     monkeypatch.setattr(loop, "collate", collate_that_fails_on_the_third_batch)
     with pytest.raises(RuntimeError, match="training stopped early .*MemoryError"):
-        train(LoopSettings(data=str(data), init=str(small_model), out=str(tmp_path / "run"), max_steps=10, batch_size=8))
+        train(
+            LoopSettings(data=str(data), init=str(small_model), out=str(tmp_path / "run"), max_steps=10, batch_size=8)
+        )
     report = json.loads((tmp_path / "run" / "final" / "training.json").read_text())
     assert report["steps"] == 2 and report["error"] == "MemoryError: out of memory"
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "final").config.num_hidden_layers == 2

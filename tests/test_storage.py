@@ -154,9 +154,7 @@ async def test_ratings_for_user_carry_exact_latents(db: Database) -> None:
     assert (mine.candidate_id, mine.value, mine.latent_model_version) == (rated, 5, "ae-3")
     assert mine.latent.dtype == np.float32
     np.testing.assert_array_equal(mine.latent, latent)
-    assert {(r.user_id, r.candidate_id) for r in await db.all_ratings()} == {
-        ("u1", rated), ("u2", unrated)
-    }
+    assert {(r.user_id, r.candidate_id) for r in await db.all_ratings()} == {("u1", rated), ("u2", unrated)}
 
 
 async def test_ranking_gets_the_users_newest_ratings_bounded_with_latents_of_one_version_only(db: Database) -> None:
@@ -164,12 +162,13 @@ async def test_ranking_gets_the_users_newest_ratings_bounded_with_latents_of_one
     ids = []
     for rank in range(5):
         version = "ae-new" if rank % 2 == 0 else "ae-old"
-        ids.append(await db.add_candidate(request_id, rank, "m", "[]", latent=np.full(4, rank),
-                                          latent_model_version=version))
+        ids.append(
+            await db.add_candidate(request_id, rank, "m", "[]", latent=np.full(4, rank), latent_model_version=version)
+        )
     for cid in ids:
         await db.set_rating("u1", cid, 3)
     await db.set_rating("u2", ids[0], 1)
-    await db.set_rating("u1", ids[1], 4)           # re-rated: now u1's newest
+    await db.set_rating("u1", ids[1], 4)  # re-rated: now u1's newest
 
     newest = await db.ratings_for_ranking("u1", "ae-new", limit=3)
     assert [r.candidate_id for r in newest] == [ids[1], ids[4], ids[3]]
@@ -194,8 +193,10 @@ async def test_staged_latents_replace_the_old_ones_with_the_autoencoder_in_one_c
     request_id = await db.create_request("author", "a CNN")
     old = await db.add_model_version("ae", "models/ae-old", activate=True)
     new = await db.add_model_version("ae", "models/ae-new")
-    ids = [await db.add_candidate(request_id, rank, "m", "[]", latent=np.zeros(4), latent_model_version="ae-old")
-           for rank in range(3)]
+    ids = [
+        await db.add_candidate(request_id, rank, "m", "[]", latent=np.zeros(4), latent_model_version="ae-old")
+        for rank in range(3)
+    ]
     assert [c.id for c in await db.unstaged_candidates("ae-new", 2)] == ids[:2]
     assert [c.id for c in await db.unstaged_candidates("ae-new", 2, after=ids[1])] == [ids[2]]
     assert await db.stage_latents("ae-new", [(ids[0], np.ones(4)), (ids[1], None), (999, np.ones(4))]) == 2
@@ -215,7 +216,7 @@ async def test_staged_latents_replace_the_old_ones_with_the_autoencoder_in_one_c
     assert after[ids[2]].latent.tolist() == [2.0] * 4
     assert await db.unstaged_candidates("ae-new", 10) == []
 
-    await db.stage_latents("ae-next", [(ids[0], np.ones(4))])    # a killed job's leftovers
+    await db.stage_latents("ae-next", [(ids[0], np.ones(4))])  # a killed job's leftovers
     assert await db.clear_latent_staging() == 1
     assert len(await db.unstaged_candidates("ae-next", 10)) == 3
 
@@ -234,8 +235,10 @@ async def test_rated_candidates_join_each_rating_with_its_texts(db: Database) ->
     await db.set_rating("u1", c, 1)
     rows = await db.rated_candidates()
     assert [(r.user_id, r.request_id, r.request_text, r.candidate_id, r.model_text, r.value) for r in rows] == [
-        ("u1", first, "a CNN", a, "text a", 5), ("u1", second, "an MLP", c, "text c", 1),
-        ("u2", first, "a CNN", b, "text b", 2)]
+        ("u1", first, "a CNN", a, "text a", 5),
+        ("u1", second, "an MLP", c, "text c", 1),
+        ("u2", first, "a CNN", b, "text b", 2),
+    ]
 
 
 async def test_request_lifecycle(db: Database) -> None:
@@ -258,7 +261,11 @@ async def test_request_lifecycle(db: Database) -> None:
 async def test_candidate_scores_and_latent_updates(db: Database) -> None:
     request_id = await db.create_request("author", "a GAN")
     cid = await db.add_candidate(
-        request_id, 1, "gen text", '[{"id":"g"}]', scores={"readability": 0.8, "cnn_score": 0.6, "overlap": 0},
+        request_id,
+        1,
+        "gen text",
+        '[{"id":"g"}]',
+        scores={"readability": 0.8, "cnn_score": 0.6, "overlap": 0},
     )
     candidate = await db.get_candidate(cid)
     assert (candidate.readability, candidate.cnn_score, candidate.user_score) == (0.8, 0.6, None)
@@ -283,7 +290,9 @@ async def test_iter_candidates_pages_and_filters_stale_latents(db: Database) -> 
     ids = []
     for rank in range(7):
         version = "ae-2" if rank % 3 == 0 else "ae-1"
-        ids.append(await db.add_candidate(request_id, rank, "m", "[]", latent=np.zeros(4), latent_model_version=version))
+        ids.append(
+            await db.add_candidate(request_id, rank, "m", "[]", latent=np.zeros(4), latent_model_version=version)
+        )
     ids.append(await db.add_candidate(request_id, 7, "m", "[]"))  # no latent yet
     assert [c.id async for c in db.iter_candidates(batch_size=3)] == ids
     stale = [c.rank async for c in db.iter_candidates(batch_size=2, stale_for_version="ae-2")]
@@ -417,7 +426,12 @@ async def test_stats_counts(db: Database) -> None:
     await db.set_rating("u2", c1, 1)
     stats = await db.stats()
     assert {k: stats[k] for k in ("requests", "candidates", "posts", "ratings", "raters", "users")} == {
-        "requests": 2, "candidates": 2, "posts": 1, "ratings": 3, "raters": 2, "users": 4,
+        "requests": 2,
+        "candidates": 2,
+        "posts": 1,
+        "ratings": 3,
+        "raters": 2,
+        "users": 4,
     }
     assert stats["requests_by_status"] == {"queued": 2}
 
@@ -431,16 +445,22 @@ async def test_stats_and_histogram_for_one_server_count_only_its_requests(db: Da
     a1 = await db.add_candidate(away, 0, "m", "[]")
     await db.add_post(10, 5, h1)
     await db.add_post(11, 6, a1)
-    await db.set_rating("cat", h1, 5)        # cat never asked here, but rated a diagram of this server
+    await db.set_rating("cat", h1, 5)  # cat never asked here, but rated a diagram of this server
     await db.set_rating("ann", h2, 4)
     await db.set_rating("bob", a1, 2)
     await db.set_request_status(home, "done")
     await db.add_model_version("cnn", "models/cnn-1", activate=True)
     home_stats = await db.stats(guild_id=1)
     assert {k: home_stats[k] for k in ("users", "requests", "candidates", "posts", "ratings", "raters")} == {
-        "users": 2, "requests": 1, "candidates": 2, "posts": 1, "ratings": 2, "raters": 2}
+        "users": 2,
+        "requests": 1,
+        "candidates": 2,
+        "posts": 1,
+        "ratings": 2,
+        "raters": 2,
+    }
     assert home_stats["requests_by_status"] == {"done": 1}
-    assert home_stats["active_models"] == {"cnn": 1}          # the bot's own, the same for every server
+    assert home_stats["active_models"] == {"cnn": 1}  # the bot's own, the same for every server
     assert (await db.stats(guild_id=3))["requests"] == 0
     everything = await db.stats()
     assert (everything["requests"], everything["ratings"], everything["users"]) == (3, 3, 4)
@@ -484,9 +504,7 @@ CRASH_WRITER = textwrap.dedent(
 
 def run_writer(script: str, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True, env=env
-    )
+    return subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True, env=env)
 
 
 async def test_writer_killed_mid_transaction_leaves_consistent_database(tmp_path: Path) -> None:

@@ -18,8 +18,12 @@ from storage.transfer import _FIELDS, ImportFormatError, parse_jsonl
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"exported picture"
 # Node lists as the bot stores them: json.dumps(diagram.as_lists()) of a parsed diagram.
-NODES = json.dumps([[1, 100, 300, "circle", 40, 40, "solid arrow", [255, 255, 255], [0, 0, 0], [2], "conv"],
-                    [2, 300, 300, "rectangle", 80, 40, "solid line", [200, 200, 255], [0, 0, 0], []]])
+NODES = json.dumps(
+    [
+        [1, 100, 300, "circle", 40, 40, "solid arrow", [255, 255, 255], [0, 0, 0], [2], "conv"],
+        [2, 300, 300, "rectangle", 80, 40, "solid line", [200, 200, 255], [0, 0, 0], []],
+    ]
+)
 OTHER_NODES = json.dumps([[1, 500, 300, "round rectangle", 120, 60, "dashed line", [255, 0, 0], [0, 0, 255], []]])
 T = "2025-01-31T12:00:00.000000+00:00"
 
@@ -37,11 +41,19 @@ def populate(db_path: Path, data_dir: Path) -> None:
             await db.upsert_user("u1", "Ada")
             request = await db.create_request("u1", "a CNN with two conv layers", guild_id=3, channel_id=4)
             latent = np.random.default_rng(1).standard_normal(32).astype(np.float32)
-            c1 = await db.add_candidate(request, 0, "conv conv fc", NODES, PNG,
-                                        {"readability": 0.9, "cnn_score": 0.4, "note": 3}, latent, "ae-1")
+            c1 = await db.add_candidate(
+                request,
+                0,
+                "conv conv fc",
+                NODES,
+                PNG,
+                {"readability": 0.9, "cnn_score": 0.4, "note": 3},
+                latent,
+                "ae-1",
+            )
             c2 = await db.add_candidate(request, 1, "conv fc", OTHER_NODES, None, {})
             await db.set_request_status(request, "done")
-            await db.create_request("u2", "failed one", remix_of=request)   # made with Remix
+            await db.create_request("u2", "failed one", remix_of=request)  # made with Remix
             await db.add_post(1001, 4, c1)
             await db.set_rating("u1", c1, 5)
             await db.set_rating("u2", c1, 2)
@@ -58,19 +70,37 @@ async def snapshot(db_path: Path, data_dir: Path) -> dict:
         requests = {r.id: r for r in await db.recent_requests(100)}
         return {
             "users": sorted([(u, (await db.get_user(u)).name) for u in ("u1", "u2")]),
-            "requests": sorted((r.uid, r.user_id, r.text, r.status, r.created, r.guild_id,
-                                requests[r.remix_of].uid if r.remix_of else None) for r in requests.values()),
+            "requests": sorted(
+                (
+                    r.uid,
+                    r.user_id,
+                    r.text,
+                    r.status,
+                    r.created,
+                    r.guild_id,
+                    requests[r.remix_of].uid if r.remix_of else None,
+                )
+                for r in requests.values()
+            ),
             "candidates": sorted(
-                (c.uid, requests[c.request_id].uid, c.rank, c.model_text, c.nodes_json, c.image_sha256,
-                 c.readability, c.cnn_score, json.dumps(c.scores, sort_keys=True),
-                 None if c.latent is None else c.latent.tobytes(), c.latent_model_version)
+                (
+                    c.uid,
+                    requests[c.request_id].uid,
+                    c.rank,
+                    c.model_text,
+                    c.nodes_json,
+                    c.image_sha256,
+                    c.readability,
+                    c.cnn_score,
+                    json.dumps(c.scores, sort_keys=True),
+                    None if c.latent is None else c.latent.tobytes(),
+                    c.latent_model_version,
+                )
                 for c in candidates
             ),
             "posts": [(1001, uid[await db.candidate_for_message(1001)])],
             "ratings": sorted((r.user_id, uid[r.candidate_id], r.value, r.updated) for r in await db.all_ratings()),
-            "images": sorted(
-                db.image_file(c).read_bytes() for c in candidates if c.image_path is not None
-            ),
+            "images": sorted(db.image_file(c).read_bytes() for c in candidates if c.image_path is not None),
         }
 
 
@@ -134,7 +164,13 @@ def test_export_to_stdout_and_stats(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     stats = json.loads(out[0])
-    assert (stats["requests"], stats["candidates"], stats["ratings"], stats["raters"], stats["posts"]) == (2, 2, 3, 2, 1)
+    assert (stats["requests"], stats["candidates"], stats["ratings"], stats["raters"], stats["posts"]) == (
+        2,
+        2,
+        3,
+        2,
+        1,
+    )
     assert stats["requests_by_status"] == {"done": 1, "queued": 1}
 
 
@@ -170,9 +206,12 @@ def test_malformed_import_line_exits_2_with_one_clear_line(tmp_path: Path, capsy
 def test_import_with_unknown_reference_imports_nothing(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
-        json.dumps({"type": "user", "id": "u1", "name": None, "created": T}) + "\n"
-        + json.dumps({"type": "rating", "user_id": "u1", "candidate_uid": "f" * 32, "value": 3,
-                      "created": T, "updated": T}) + "\n"
+        json.dumps({"type": "user", "id": "u1", "name": None, "created": T})
+        + "\n"
+        + json.dumps(
+            {"type": "rating", "user_id": "u1", "candidate_uid": "f" * 32, "value": 3, "created": T, "updated": T}
+        )
+        + "\n"
     )
     db_path = tmp_path / "db.sqlite3"
     assert cli("db", "import", "--db", str(db_path), "--data-dir", str(tmp_path), str(bad)) == 2
@@ -207,8 +246,14 @@ def test_bad_paths_exit_2_without_traceback(tmp_path: Path, capsys, argv, messag
 @pytest.mark.parametrize(
     "record, message",
     [
-        ({"type": "rating", "user_id": "u", "candidate_uid": "c" * 32, "value": 9, "created": T, "updated": T}, "outside 1..5"),
-        ({"type": "rating", "user_id": "u", "candidate_uid": "c" * 32, "value": True, "created": T, "updated": T}, "wrong type"),
+        (
+            {"type": "rating", "user_id": "u", "candidate_uid": "c" * 32, "value": 9, "created": T, "updated": T},
+            "outside 1..5",
+        ),
+        (
+            {"type": "rating", "user_id": "u", "candidate_uid": "c" * 32, "value": True, "created": T, "updated": T},
+            "wrong type",
+        ),
         ({"type": "post", "message_id": 1, "channel_id": 2, "created": T}, "lacks 'candidate_uid'"),
         ({"type": "vote"}, "unknown record type"),
         ([1, 2], "expected a JSON object"),

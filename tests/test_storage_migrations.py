@@ -8,12 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from storage import Database, LATEST_VERSION, SchemaTooNewError
+from storage import LATEST_VERSION, Database, SchemaTooNewError
 from storage.schema import MIGRATIONS, migrate, schema_version
 
 V3_INDEXES = {
-    "candidates_by_request", "candidates_by_image", "posts_by_candidate",
-    "ratings_by_candidate", "requests_by_created", "job_runs_by_kind",
+    "candidates_by_request",
+    "candidates_by_image",
+    "posts_by_candidate",
+    "ratings_by_candidate",
+    "requests_by_created",
+    "job_runs_by_kind",
     "model_versions_one_active",
 }
 
@@ -139,7 +143,7 @@ async def test_refuses_database_from_newer_code(tmp_path: Path) -> None:
 async def test_v4_rebuilds_job_runs_keeping_its_rows_and_lets_a_job_end_interrupted(tmp_path: Path) -> None:
     path = tmp_path / "v3.sqlite3"
     build_old_database(path, 3)
-    with sqlite3.connect(path) as conn:   # a job v3 code left running when its process died
+    with sqlite3.connect(path) as conn:  # a job v3 code left running when its process died
         conn.execute("INSERT INTO job_runs (id, kind, started, status) VALUES (2, 'ae', '2024-01-03', 'running')")
     conn.close()
     async with await Database.open(path) as db:

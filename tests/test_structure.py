@@ -19,8 +19,9 @@ def _with_targets(diagram: Diagram, nid: int, targets) -> Diagram:
 
 def _without(diagram: Diagram, nid: int) -> Diagram:
     """The diagram less one node, and less every edge into it."""
-    return Diagram(tuple(replace(n, targets=tuple(t for t in n.targets if t != nid))
-                         for n in diagram.nodes if n.id != nid))
+    return Diagram(
+        tuple(replace(n, targets=tuple(t for t in n.targets if t != nid)) for n in diagram.nodes if n.id != nid)
+    )
 
 
 def _transposed(diagram: Diagram) -> Diagram:
@@ -33,11 +34,13 @@ def _node(diagram: Diagram, nid: int):
 
 # ---------------------------------------------------------------- dense
 
+
 def _numbered_in_order(diagram: Diagram) -> Diagram:
     """The same drawing with node ids 1..n (the checks never depend on how nodes are numbered)."""
     new_id = {n.id: i + 1 for i, n in enumerate(diagram.nodes)}
-    return Diagram(tuple(replace(n, id=new_id[n.id], targets=tuple(new_id[t] for t in n.targets))
-                         for n in diagram.nodes))
+    return Diagram(
+        tuple(replace(n, id=new_id[n.id], targets=tuple(new_id[t] for t in n.targets)) for n in diagram.nodes)
+    )
 
 
 @pytest.fixture
@@ -157,9 +160,9 @@ def test_cnn_wrong_label(cnn):
 
 
 def test_cnn_broken_chain(cnn):
-    assert not cnn_ok(_with_targets(cnn, 2, ()), CNN_LABELS)          # two pieces
-    assert not cnn_ok(_with_targets(cnn, 2, (3, 4)), CNN_LABELS)      # a branch
-    assert not cnn_ok(_with_targets(cnn, 5, (1,)), CNN_LABELS)        # a cycle
+    assert not cnn_ok(_with_targets(cnn, 2, ()), CNN_LABELS)  # two pieces
+    assert not cnn_ok(_with_targets(cnn, 2, (3, 4)), CNN_LABELS)  # a branch
+    assert not cnn_ok(_with_targets(cnn, 5, (1,)), CNN_LABELS)  # a cycle
 
 
 def test_cnn_labels_are_case_and_whitespace_insensitive(cnn):

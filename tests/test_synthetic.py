@@ -8,10 +8,26 @@ import pytest
 
 from ml.parser import parse
 from training.structure import structure_ok
-from training.synthetic import (CNN_TEMPLATES, DENSE_TEMPLATES, FAMILIES, FLOW_TEMPLATES, MAX_DENSE_NODES,
-                                MAX_SHOWN_NODES, OPEN_TEMPLATES,
-                                TEST_TEMPLATES, Example, cnn_layers, generate, held_out_phrasing,
-                                held_out_structure, main, plan_line, read_jsonl, structure_key, write_jsonl)
+from training.synthetic import (
+    CNN_TEMPLATES,
+    DENSE_TEMPLATES,
+    FAMILIES,
+    FLOW_TEMPLATES,
+    MAX_DENSE_NODES,
+    MAX_SHOWN_NODES,
+    OPEN_TEMPLATES,
+    TEST_TEMPLATES,
+    Example,
+    cnn_layers,
+    generate,
+    held_out_phrasing,
+    held_out_structure,
+    main,
+    plan_line,
+    read_jsonl,
+    structure_key,
+    write_jsonl,
+)
 
 SPLITS = ("train", "val", "test")
 PER_SPLIT = 300
@@ -28,6 +44,7 @@ def big_train() -> list[Example]:
 
 
 # ---------------------------------------------------------------- determinism
+
 
 @pytest.mark.parametrize("split", SPLITS)
 def test_same_seed_same_examples(split):
@@ -51,6 +68,7 @@ def test_generate_returns_the_asked_count():
 
 
 # ---------------------------------------------------------------- answers parse and draw the spec
+
 
 @pytest.mark.parametrize("split", SPLITS)
 def test_every_answer_parses_cleanly_and_is_structurally_exact(splits, split):
@@ -82,6 +100,7 @@ def test_references_stay_inside_canvas(splits, split):
 
 
 # ---------------------------------------------------------------- the test split is unseen
+
 
 def _unseen(example: Example) -> bool:
     return example.template in TEST_TEMPLATES or held_out_structure(example) or held_out_phrasing(example.request)
@@ -131,6 +150,7 @@ def test_free_combination_templates_are_used_in_every_family(big_train):
 
 # ---------------------------------------------------------------- the plan line
 
+
 def test_every_answer_starts_with_its_plan(splits):
     for e in splits["train"] + splits["test"]:
         first, rest = e.answer.split("\n", 1)
@@ -174,6 +194,7 @@ def test_structure_key_ignores_phrasing(splits):
 
 # ---------------------------------------------------------------- families and phrasing
 
+
 @pytest.mark.parametrize("split", SPLITS)
 def test_all_families_present_in_every_split(splits, split):
     counts = {f: sum(e.family == f for e in splits[split]) for f in FAMILIES}
@@ -207,8 +228,25 @@ def test_cnn_requests_always_use_cnn_nouns(splits, split):
 
 @pytest.mark.parametrize("split", SPLITS)
 def test_dense_requests_name_a_dense_network(splits, split):
-    words = ("neural", "network", "mlp", "net", "deep learning", "neurons", "perceptron", "autoencoder", "nn",
-             "신경망", "네트워크", "퍼셉트론", "딥러닝", "오토인코더", "뉴럴넷", "은닉층", "layers")
+    words = (
+        "neural",
+        "network",
+        "mlp",
+        "net",
+        "deep learning",
+        "neurons",
+        "perceptron",
+        "autoencoder",
+        "nn",
+        "신경망",
+        "네트워크",
+        "퍼셉트론",
+        "딥러닝",
+        "오토인코더",
+        "뉴럴넷",
+        "은닉층",
+        "layers",
+    )
     for example in splits[split]:
         if example.family == "dense":
             assert any(w in example.request.lower() for w in words), example.request
@@ -222,7 +260,7 @@ def test_dense_specs_respect_max_nodes(splits, split):
             assert 3 <= len(layers) and all(n >= 1 for n in layers)
             if max(layers) <= 10:
                 assert sum(layers) <= MAX_DENSE_NODES, layers
-            else:   # drawn cut short: what is drawn stays bounded
+            else:  # drawn cut short: what is drawn stays bounded
                 assert sum(n if n <= 10 else 6 for n in layers) <= MAX_SHOWN_NODES, layers
 
 
@@ -255,6 +293,7 @@ def test_flowchart_requests_name_every_node(splits):
 
 
 # ---------------------------------------------------------------- files and CLI
+
 
 def test_jsonl_round_trip(tmp_path, splits):
     examples = splits["val"][:20]

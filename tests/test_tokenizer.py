@@ -50,14 +50,14 @@ def _field_starts(answer: str) -> set[int]:
                 quoted = True
             elif ch in "[(":
                 if depth == 0:
-                    starts.add(pos)            # a node opens
+                    starts.add(pos)  # a node opens
                 depth += 1
             elif ch in "])":
                 depth -= 1
                 if depth == 0:
-                    starts.add(pos)            # a node closes
+                    starts.add(pos)  # a node closes
             elif ch == "," and depth == 1:
-                starts.add(pos)                # the next field, with its leading comma
+                starts.add(pos)  # the next field, with its leading comma
         offset += len(line) + 1
     return starts
 
@@ -79,8 +79,10 @@ def test_round_trip_many_answers(tokenizer, held_out):
 
 def test_round_trip_unusual_labels(tokenizer):
     labels = ['say "hi"', "back\\slash", "Données → 日本語", "tab\tand  spaces", "emoji 🙂", "]],\n[["]
-    nodes = tuple(Node(i + 1, 100 * i, 50, "rectangle", 60, 40, "solid line", (1, 2, 3), (250, 251, 252),
-                       (), label) for i, label in enumerate(labels))
+    nodes = tuple(
+        Node(i + 1, 100 * i, 50, "rectangle", 60, 40, "solid line", (1, 2, 3), (250, 251, 252), (), label)
+        for i, label in enumerate(labels)
+    )
     text = serialize(Diagram(nodes))
     assert tokenizer.decode(_encode(tokenizer, text)) == text
 
@@ -154,10 +156,10 @@ def test_no_token_spans_two_fields(tokenizer, held_out):
         # The plan line comes first; the node list starts on a token boundary after it (offsets in bytes).
         plan_end = answer.index("\n") + 1
         body = answer[plan_end:]
-        starts = {len(answer[:plan_end + start].encode()) for start in _field_starts(body)}
+        starts = {len(answer[: plan_end + start].encode()) for start in _field_starts(body)}
         assert len(starts) >= 11 * answer[plan_end:].count("\n[")
         missing = sorted(starts - boundaries)
-        assert not missing, [answer[m - 5:m + 5] for m in missing[:5]]
+        assert not missing, [answer[m - 5 : m + 5] for m in missing[:5]]
 
 
 def test_no_token_crosses_the_prompt_answer_boundary(tokenizer, held_out):
@@ -178,14 +180,17 @@ def test_a_name_has_the_same_token_ids_in_the_request_and_in_the_answer(tokenize
     request_ids = _encode(tokenizer, f"Pipeline: {name} -> deploy")
     answer_ids_ = _encode(tokenizer, f'# nodes: [1, " {name}", "process"]')
     name_ids = _encode(tokenizer, f" {name}")
+
     def contains(ids, part):
-        return any(ids[i:i + len(part)] == part for i in range(len(ids) - len(part) + 1))
+        return any(ids[i : i + len(part)] == part for i in range(len(ids) - len(part) + 1))
+
     assert contains(request_ids, name_ids) and contains(answer_ids_, name_ids)
 
 
 def test_chat_template_renders_roles(tokenizer):
     rendered = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "draw a cnn"}, {"role": "assistant", "content": "[\n]"}], tokenize=False)
+        [{"role": "user", "content": "draw a cnn"}, {"role": "assistant", "content": "[\n]"}], tokenize=False
+    )
     assert rendered == USER + "draw a cnn" + ASSISTANT + "[\n]" + END
     generation = tokenizer.apply_chat_template(chat("draw a cnn"), tokenize=False, add_generation_prompt=True)
     assert generation.startswith(USER + user_message("draw a cnn"))

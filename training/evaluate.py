@@ -40,15 +40,42 @@ from training.structure import shape_ok, structure_ok
 
 log = logging.getLogger(__name__)
 HELDOUT = Path(__file__).parent / "heldout"
-SETS = {"hand-en": HELDOUT / "hand-en.jsonl", "hand-ko": HELDOUT / "hand-ko.jsonl",
-        "disjoint": HELDOUT / "disjoint-v1.jsonl", "test-v4": HELDOUT / "test-v4.jsonl"}
+SETS = {
+    "hand-en": HELDOUT / "hand-en.jsonl",
+    "hand-ko": HELDOUT / "hand-ko.jsonl",
+    "disjoint": HELDOUT / "disjoint-v1.jsonl",
+    "test-v4": HELDOUT / "test-v4.jsonl",
+}
 HELDOUT_SPLIT = SETS["test-v4"]
 # Label words a diagram may use without the request saying them: layer roles and kinds.
-FIXED_WORDS = {"input", "hidden", "output", "conv", "pool", "maxpool", "max", "dense", "fc", "layer", "softmax",
-               "relu", "x", "입력", "은닉", "출력", "층"}
+FIXED_WORDS = {
+    "input",
+    "hidden",
+    "output",
+    "conv",
+    "pool",
+    "maxpool",
+    "max",
+    "dense",
+    "fc",
+    "layer",
+    "softmax",
+    "relu",
+    "x",
+    "입력",
+    "은닉",
+    "출력",
+    "층",
+}
 _WORD = re.compile(r"[^\W\d_]+|\d+")
-ROWS = [("parse", "parse"), ("shape", "structure"), ("exact", "structure + labels"),
-        ("invented", "invented label words"), ("readability", "readability (0-5)"), ("seconds", "s / request")]
+ROWS = [
+    ("parse", "parse"),
+    ("shape", "structure"),
+    ("exact", "structure + labels"),
+    ("invented", "invented label words"),
+    ("readability", "readability (0-5)"),
+    ("seconds", "s / request"),
+]
 
 
 @dataclass(frozen=True)
@@ -93,12 +120,17 @@ class Tally:
 
     def summary(self) -> dict:
         share = lambda k: k / max(self.total, 1)  # noqa: E731
-        return {"n": self.total, "parse": share(self.parsed), "shape": share(self.shaped),
-                "exact": share(self.exact), "structure": share(self.exact),
-                "invented": self.invented / max(self.words, 1),
-                "readability": statistics.fmean(self.readability) if self.readability else 0.0,
-                "seconds": statistics.fmean(self.seconds) if self.seconds else 0.0,
-                "failures": self.failures}
+        return {
+            "n": self.total,
+            "parse": share(self.parsed),
+            "shape": share(self.shaped),
+            "exact": share(self.exact),
+            "structure": share(self.exact),
+            "invented": self.invented / max(self.words, 1),
+            "readability": statistics.fmean(self.readability) if self.readability else 0.0,
+            "seconds": statistics.fmean(self.seconds) if self.seconds else 0.0,
+            "failures": self.failures,
+        }
 
 
 def _answer(generator: LocalGenerator, request: str, candidates: int, seed: int) -> str:
@@ -151,12 +183,17 @@ def table(results: dict[str, dict[str, dict]]) -> str:
         lines.append(f"== {set_name} ({results[models[0]][set_name]['all']['n']} requests)")
         lines.append("metric".ljust(26) + "".join(m.rjust(width) for m in models))
         for key, title in ROWS:
-            lines.append(title.ljust(26) + "".join(_cell(key, results[m][set_name]["all"][key]).rjust(width)
-                                                   for m in models))
+            lines.append(
+                title.ljust(26) + "".join(_cell(key, results[m][set_name]["all"][key]).rjust(width) for m in models)
+            )
         families = sorted({f for m in models for f in results[m][set_name] if f != "all"})
         for family in families:
-            lines.append(f"exact: {family}".ljust(26) + "".join(
-                _cell("exact", results[m][set_name].get(family, {}).get("exact", 0)).rjust(width) for m in models))
+            lines.append(
+                f"exact: {family}".ljust(26)
+                + "".join(
+                    _cell("exact", results[m][set_name].get(family, {}).get("exact", 0)).rjust(width) for m in models
+                )
+            )
     return "\n".join(lines)
 
 
@@ -170,23 +207,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--copy-names", action="store_true", help="hold the plan's names to spans of the request")
     parser.add_argument("--temperature", type=float, default=SamplingSettings.temperature)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--candidates", type=int, default=1,
-                        help="sample this many per request and score the pipeline's top-ranked one")
+    parser.add_argument(
+        "--candidates", type=int, default=1, help="sample this many per request and score the pipeline's top-ranked one"
+    )
     args = parser.parse_args(argv)
     sets = {name: SETS.get(name, Path(name)) for name in args.sets.split(",") if name}
-    cases = {name: read_cases(path)[:args.limit or None] for name, path in sets.items()}
+    cases = {name: read_cases(path)[: args.limit or None] for name, path in sets.items()}
     results: dict[str, dict] = {}
     for model in args.models:
-        sampling = SamplingSettings(temperature=args.temperature, grammar=not args.no_grammar,
-                                    copy_names=args.copy_names)
+        sampling = SamplingSettings(
+            temperature=args.temperature, grammar=not args.no_grammar, copy_names=args.copy_names
+        )
         generator = LocalGenerator(GeneratorSettings(model=model, sampling=sampling))
-        results[model] = {name: evaluate_model(generator, rows, args.seed, args.candidates)
-                          for name, rows in cases.items()}
+        results[model] = {
+            name: evaluate_model(generator, rows, args.seed, args.candidates) for name, rows in cases.items()
+        }
     print(table(results))
     if args.out:
-        Path(args.out).write_text(json.dumps({"sets": {n: str(p) for n, p in sets.items()},
-                                              "candidates": args.candidates, "results": results},
-                                             indent=1, ensure_ascii=False))
+        Path(args.out).write_text(
+            json.dumps(
+                {"sets": {n: str(p) for n, p in sets.items()}, "candidates": args.candidates, "results": results},
+                indent=1,
+                ensure_ascii=False,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
+
+from training.budget import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -22,35 +23,39 @@ class FitSettings:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    patience: int = 5           # epochs without validation improvement before stopping
-    max_minutes: float = 15.0   # wall-time budget
+    patience: int = 5  # epochs without validation improvement before stopping
+    max_minutes: float = 15.0  # wall-time budget, checked after each epoch (0: one epoch)
     seed: int = 0
 
 
-def fit(model: nn.Module, loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
-        train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-        settings: FitSettings, progress: bool = True) -> dict:
+def fit(
+    model: nn.Module,
+    loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    settings: FitSettings,
+    progress: bool = True,
+) -> dict:
     """Train in place; keeps the weights of the best validation epoch. Returns the history.
 
     With no epochs the model is left as it is, and no optimiser is built (building the first one
     imports torch's compiler, seconds of start-up a job that trains nothing need not pay)."""
     if settings.epochs < 1:
-        return {"history": [], "best_val_loss": evaluate_loss(model, loss, val, settings.batch_size),
-                "minutes": 0.0}
+        return {"history": [], "best_val_loss": evaluate_loss(model, loss, val, settings.batch_size), "minutes": 0.0}
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(settings.epochs, 1))
     x_train, y_train = torch.from_numpy(train[0]), torch.from_numpy(train[1])
     best, best_state, stale, history = float("inf"), copy.deepcopy(model.state_dict()), 0, []
-    start = time.monotonic()
+    deadline = Deadline(settings.max_minutes)
     bar = tqdm(range(settings.epochs), desc=type(model).__name__, disable=not progress)
     for epoch in bar:
         model.train()
         order = rng.permutation(len(x_train))
         total = 0.0
         for i in range(0, len(order), settings.batch_size):
-            index = torch.from_numpy(order[i:i + settings.batch_size])
+            index = torch.from_numpy(order[i : i + settings.batch_size])
             optimiser.zero_grad()
             value = loss(model, x_train[index], y_train[index])
             value.backward()
@@ -64,11 +69,11 @@ def fit(model: nn.Module, loss: Callable[[nn.Module, torch.Tensor, torch.Tensor]
             best, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
-        if stale >= settings.patience or time.monotonic() - start > settings.max_minutes * 60:
+        if stale >= settings.patience or deadline.passed():
             break
     model.load_state_dict(best_state)
     model.eval()
-    return {"history": history, "best_val_loss": best, "minutes": (time.monotonic() - start) / 60}
+    return {"history": history, "best_val_loss": best, "minutes": deadline.spent()}
 
 
 @torch.inference_mode()
@@ -77,7 +82,7 @@ def evaluate_loss(model, loss, data: tuple[np.ndarray, np.ndarray], batch_size: 
     x, y = torch.from_numpy(data[0]), torch.from_numpy(data[1])
     total = 0.0
     for i in range(0, len(x), batch_size):
-        total += float(loss(model, x[i:i + batch_size], y[i:i + batch_size])) * len(x[i:i + batch_size])
+        total += float(loss(model, x[i : i + batch_size], y[i : i + batch_size])) * len(x[i : i + batch_size])
     return total / max(len(x), 1)
 
 

@@ -22,7 +22,7 @@ def _edges_of(shape: str, rng: random.Random) -> tuple[int, list[tuple[int, int]
     if shape == "chain":
         n = rng.randint(2, 7)
         return n, [(i, i + 1) for i in range(n - 1)]
-    if shape == "merge":   # 2-3 sources into one step, then a chain
+    if shape == "merge":  # 2-3 sources into one step, then a chain
         sources, tail = rng.randint(2, 3), rng.randint(1, 4)
         edges = [(s, sources) for s in range(sources)]
         edges += [(sources + i, sources + i + 1) for i in range(tail - 1)]
@@ -57,8 +57,9 @@ def random_graph(rng: random.Random, korean: bool = False, name=None) -> list[St
         if candidate.lower() not in {x.lower() for x in names}:
             names.append(candidate)
     incoming = {j for _, j in edges}
-    return [Step(names[i], kind_of(names[i], i not in incoming), tuple(j for a, j in edges if a == i))
-            for i in range(n)]
+    return [
+        Step(names[i], kind_of(names[i], i not in incoming), tuple(j for a, j in edges if a == i)) for i in range(n)
+    ]
 
 
 def is_chain(steps: list[Step]) -> bool:
@@ -67,19 +68,77 @@ def is_chain(steps: list[Step]) -> bool:
 
 # ---------------------------------------------------------------- English
 
-EN_HEADS = ("", "", "", "Pipeline: ", "pipeline: ", "ETL: ", "Draw my pipeline: ", "Workflow: ", "data flow: ",
-            "Can you draw this: ", "flowchart: ", "Make a diagram of: ", "our ML pipeline - ", "Architecture: ",
-            "draw: ", "Process: ", "How our system works: ", "diagram this: ")
+EN_HEADS = (
+    "",
+    "",
+    "",
+    "Pipeline: ",
+    "pipeline: ",
+    "ETL: ",
+    "Draw my pipeline: ",
+    "Workflow: ",
+    "data flow: ",
+    "Can you draw this: ",
+    "flowchart: ",
+    "Make a diagram of: ",
+    "our ML pipeline - ",
+    "Architecture: ",
+    "draw: ",
+    "Process: ",
+    "How our system works: ",
+    "diagram this: ",
+)
 EN_LIST_HEADS = ("Pipeline:", "Steps:", "Our workflow", "Draw this pipeline:", "ETL job", "process:", "Flow:")
 EN_TAILS = ("", "", "", ".", " please", " pls", "!")
-EN_CHAIN_SEPARATORS = (", ", ", ", " -> ", " -> ", " → ", "->", " > ", ", then ", " then ", "; ",
-                       ", followed by ", ", after that ", " | ", " => ")
-EN_LINKS = ("feeds", "goes to", "goes into", "feeds into", "flows into", "is fed into", "->", "→", "sends to",
-            "is passed to", "leads to", "outputs to")
-EN_BRANCHES = ("{a} feeds both {bs}", "{a} splits into {bs}", "{a} -> {list}", "{a} goes to {bs}",
-               "{a} fans out to {bs}", "{a} → {list}", "from {a} to {bs}")
-EN_MERGES = ("{as_} both go into {b}", "{as_} feed {b}", "combine {as_} into {b}", "{plus} -> {b}",
-             "{list} -> {b}", "{as_} go into {b}", "{as_} are merged in {b}", "{as_} → {b}")
+EN_CHAIN_SEPARATORS = (
+    ", ",
+    ", ",
+    " -> ",
+    " -> ",
+    " → ",
+    "->",
+    " > ",
+    ", then ",
+    " then ",
+    "; ",
+    ", followed by ",
+    ", after that ",
+    " | ",
+    " => ",
+)
+EN_LINKS = (
+    "feeds",
+    "goes to",
+    "goes into",
+    "feeds into",
+    "flows into",
+    "is fed into",
+    "->",
+    "→",
+    "sends to",
+    "is passed to",
+    "leads to",
+    "outputs to",
+)
+EN_BRANCHES = (
+    "{a} feeds both {bs}",
+    "{a} splits into {bs}",
+    "{a} -> {list}",
+    "{a} goes to {bs}",
+    "{a} fans out to {bs}",
+    "{a} → {list}",
+    "from {a} to {bs}",
+)
+EN_MERGES = (
+    "{as_} both go into {b}",
+    "{as_} feed {b}",
+    "combine {as_} into {b}",
+    "{plus} -> {b}",
+    "{list} -> {b}",
+    "{as_} go into {b}",
+    "{as_} are merged in {b}",
+    "{as_} → {b}",
+)
 
 
 def _and(names: list[str], rng: random.Random) -> str:
@@ -92,8 +151,10 @@ def _en_chain(names: list[str], rng: random.Random) -> str:
     roll = rng.random()
     if roll < 0.2:  # one step a line
         mark = rng.choice(["- ", "* ", "• ", "#", "step#"])
-        lines = [(f"{i + 1}. " if mark == "#" else f"Step {i + 1}: " if mark == "step#" else mark) + name
-                 for i, name in enumerate(names)]
+        lines = [
+            (f"{i + 1}. " if mark == "#" else f"Step {i + 1}: " if mark == "step#" else mark) + name
+            for i, name in enumerate(names)
+        ]
         return rng.choice(EN_LIST_HEADS) + "\n" + "\n".join(lines)
     if roll < 0.3:  # link sentences
         return rng.choice([". ", "; ", "\n"]).join(f"{a} {rng.choice(EN_LINKS)} {b}" for a, b in zip(names, names[1:]))
@@ -122,11 +183,14 @@ def _clauses(steps: list[Step], rng: random.Random) -> list[tuple[str, list[int]
         if len(outs) > 1:
             clauses.append(("branch", [i], outs))
             left -= {(i, t) for t in outs}
-        elif outs:   # a chain as long as it goes on through steps with one way in and one way out
+        elif outs:  # a chain as long as it goes on through steps with one way in and one way out
             path = [i, outs[0]]
             left.discard((i, outs[0]))
-            while (len(steps[path[-1]].targets) == 1 and len(incoming.get(path[-1], [])) == 1
-                   and (path[-1], steps[path[-1]].targets[0]) in left):
+            while (
+                len(steps[path[-1]].targets) == 1
+                and len(incoming.get(path[-1], [])) == 1
+                and (path[-1], steps[path[-1]].targets[0]) in left
+            ):
                 left.discard((path[-1], steps[path[-1]].targets[0]))
                 path.append(steps[path[-1]].targets[0])
             clauses.append(("chain", path, []))
@@ -140,8 +204,13 @@ def _graph_parts(steps: list[Step], rng: random.Random, chain, branch, merge) ->
     for kind, sources, targets in _clauses(steps, rng):
         names = [steps[i].label for i in sources]
         outs = [steps[i].label for i in targets]
-        parts.append(chain(names, rng) if kind == "chain" else branch(names[0], outs, rng) if kind == "branch"
-                     else merge(names, outs[0], rng))
+        parts.append(
+            chain(names, rng)
+            if kind == "chain"
+            else branch(names[0], outs, rng)
+            if kind == "branch"
+            else merge(names, outs[0], rng)
+        )
     return parts
 
 
@@ -177,8 +246,13 @@ def _batchim(word: str) -> bool | None:
 
 def particle(word: str, pair: str, rng: random.Random) -> str:
     """word + the right form of a particle pair: 을/를, 이/가, 은/는, 와/과 (after a vowel: 과 -> 와), 으로/로."""
-    with_final, without = {"을/를": ("을", "를"), "이/가": ("이", "가"), "은/는": ("은", "는"),
-                           "와/과": ("과", "와"), "으로/로": ("으로", "로")}[pair]
+    with_final, without = {
+        "을/를": ("을", "를"),
+        "이/가": ("이", "가"),
+        "은/는": ("은", "는"),
+        "와/과": ("과", "와"),
+        "으로/로": ("으로", "로"),
+    }[pair]
     final = _batchim(word)
     if final is None:
         final = rng.random() < 0.5
@@ -187,8 +261,19 @@ def particle(word: str, pair: str, rng: random.Random) -> str:
     return word + (with_final if final else without)
 
 
-KO_HEADS = ("", "", "", "파이프라인: ", "ML 파이프라인: ", "다음 흐름을 그려줘: ", "흐름도: ", "데이터 흐름: ",
-            "처리 과정: ", "구조: ", "이거 그려줘 ")
+KO_HEADS = (
+    "",
+    "",
+    "",
+    "파이프라인: ",
+    "ML 파이프라인: ",
+    "다음 흐름을 그려줘: ",
+    "흐름도: ",
+    "데이터 흐름: ",
+    "처리 과정: ",
+    "구조: ",
+    "이거 그려줘 ",
+)
 KO_LIST_HEADS = ("파이프라인", "처리 순서:", "단계:", "다음 과정 그려줘", "흐름도")
 KO_TAILS = ("", "", " 그려줘", " 다이어그램 그려줘", " 흐름도 부탁해", ".", " 순서로 그려줘")
 
@@ -202,12 +287,23 @@ def _ko_chain(names: list[str], rng: random.Random) -> str:
     if roll < 0.45 and len(names) >= 2:  # connectives: A하고 B한 뒤 C를 거쳐 D로
         parts = []
         for name in names[:-1]:
-            parts.append(rng.choice([name + "하고", name + "한 뒤", particle(name, "을/를", rng) + " 거쳐",
-                                     particle(name, "을/를", rng) + " 거친 뒤", name + " 후"]))
+            parts.append(
+                rng.choice(
+                    [
+                        name + "하고",
+                        name + "한 뒤",
+                        particle(name, "을/를", rng) + " 거쳐",
+                        particle(name, "을/를", rng) + " 거친 뒤",
+                        name + " 후",
+                    ]
+                )
+            )
         last = rng.choice([names[-1], particle(names[-1], "으로/로", rng), names[-1] + "까지"])
         return rng.choice(KO_HEADS) + " ".join(parts) + " " + last + rng.choice(KO_TAILS)
     if roll < 0.55 and len(names) >= 2:  # A에서 B로, B에서 C로
-        return rng.choice(KO_HEADS) + ", ".join(f"{a}에서 {particle(b, '으로/로', rng)}" for a, b in zip(names, names[1:]))
+        return rng.choice(KO_HEADS) + ", ".join(
+            f"{a}에서 {particle(b, '으로/로', rng)}" for a, b in zip(names, names[1:])
+        )
     separator = rng.choice([" → ", " -> ", ", ", " > ", "→"])
     tail = " 순서로" + rng.choice(["", " 그려줘"]) if separator == ", " and rng.random() < 0.5 else rng.choice(KO_TAILS)
     return rng.choice(KO_HEADS) + separator.join(names) + tail
@@ -228,15 +324,24 @@ def _ko_link(names: list[str], rng: random.Random) -> str:
 
 
 def _ko_branch(source: str, outs: list[str], rng: random.Random) -> str:
-    return rng.choice([f"{source}에서 {particle(_ko_and(outs, rng), '으로/로', rng)} 나뉨", f"{source} → {', '.join(outs)}",
-                       f"{particle(source, '은/는', rng)} {', '.join(outs)}에 모두 연결"])
+    return rng.choice(
+        [
+            f"{source}에서 {particle(_ko_and(outs, rng), '으로/로', rng)} 나뉨",
+            f"{source} → {', '.join(outs)}",
+            f"{particle(source, '은/는', rng)} {', '.join(outs)}에 모두 연결",
+        ]
+    )
 
 
 def _ko_merge(names: list[str], target: str, rng: random.Random) -> str:
     joined = _ko_and(names, rng)
-    return rng.choice([f"{particle(joined, '을/를', rng)} 합쳐 {particle(target, '으로/로', rng)}",
-                       f"{', '.join(names)} → {target}",
-                       f"{particle(joined, '이/가', rng)} 모두 {particle(target, '으로/로', rng)} 들어감"])
+    return rng.choice(
+        [
+            f"{particle(joined, '을/를', rng)} 합쳐 {particle(target, '으로/로', rng)}",
+            f"{', '.join(names)} → {target}",
+            f"{particle(joined, '이/가', rng)} 모두 {particle(target, '으로/로', rng)} 들어감",
+        ]
+    )
 
 
 def _ko_graph(steps: list[Step], rng: random.Random) -> str:

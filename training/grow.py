@@ -44,7 +44,7 @@ def grow(model, factor: int):
         if not key.startswith("model.layers."):
             state[key] = value.clone()
             continue
-        index, rest = key[len("model.layers."):].split(".", 1)
+        index, rest = key[len("model.layers.") :].split(".", 1)
         for repeat in range(factor):
             new_key = f"model.layers.{int(index) * factor + repeat}.{rest}"
             state[new_key] = torch.zeros_like(value) if repeat and rest in _ZEROED else value.clone()
@@ -75,8 +75,14 @@ def main(argv: list[str] | None = None) -> None:
     for path in source.iterdir():  # tokenizer, chat template: everything but weights and training state
         if path.is_file() and not (out / path.name).exists() and path.name not in _NOT_COPIED:
             shutil.copy(path, out / path.name)
-    log.info("%s: %d -> %d layers, %.2f M -> %.2f M parameters", out, model.config.num_hidden_layers,
-             grown.config.num_hidden_layers, model.num_parameters() / 1e6, grown.num_parameters() / 1e6)
+    log.info(
+        "%s: %d -> %d layers, %.2f M -> %.2f M parameters",
+        out,
+        model.config.num_hidden_layers,
+        grown.config.num_hidden_layers,
+        model.num_parameters() / 1e6,
+        grown.num_parameters() / 1e6,
+    )
 
 
 if __name__ == "__main__":

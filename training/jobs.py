@@ -32,28 +32,29 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from storage import Database, JobRun
+from storage.settings import StorageSettings
+from training.settings import KINDS, SCORER_KINDS, ScheduleSettings
 
 log = logging.getLogger(__name__)
 
-SCORER_KINDS = ("cnn", "ae", "all")    # the scorers; "all" covers both models
-KINDS = SCORER_KINDS + ("orpo",)       # orpo: preference-tune the generator on the ratings (training/orpo.py)
-DEFAULT_TIMEOUT_S = 3 * 3600.0         # a CPU retrain of both models fits well within this
-LOG_LIMIT_CHARS = 64_000               # job_runs.log keeps the tail of the output
-KILL_GRACE_S = 5.0                     # after SIGTERM, how long before SIGKILL
-PARENT_POLL_S = 1.0                    # how often a job's process checks that its parent lives
-JOB_ID_ENV = "DIAGRAMBOT_JOB_ID"       # tells the subprocess its job_runs id
-KILL_AT_ENV = "DIAGRAMBOT_KILL_AT"     # test hook: SIGKILL the job's process at this checkpoint
-HOLD_AT_ENV = "DIAGRAMBOT_HOLD_AT"     # test hook: stop the job's process at this checkpoint until killed
-PR_SET_PDEATHSIG = 1                   # linux/prctl.h
+DEFAULT_TIMEOUT_S = 3 * 3600.0  # a CPU retrain of both models fits well within this
+LOG_LIMIT_CHARS = 64_000  # job_runs.log keeps the tail of the output
+KILL_GRACE_S = 5.0  # after SIGTERM, how long before SIGKILL
+PARENT_POLL_S = 1.0  # how often a job's process checks that its parent lives
+JOB_ID_ENV = "DIAGRAMBOT_JOB_ID"  # tells the subprocess its job_runs id
+KILL_AT_ENV = "DIAGRAMBOT_KILL_AT"  # test hook: SIGKILL the job's process at this checkpoint
+HOLD_AT_ENV = "DIAGRAMBOT_HOLD_AT"  # test hook: stop the job's process at this checkpoint until killed
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-_running: set[str] = set()             # kinds running in this process (checked and set without awaiting)
-_own_jobs: set[int] = set()            # job_runs ids this process is running
+_running: set[str] = set()  # kinds running in this process (checked and set without awaiting)
+_own_jobs: set[int] = set()  # job_runs ids this process is running
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,9 @@ class JobOutcome:
     job_id: int | None = None
     version_id: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
-    message: str = ""                  # one line for people (Discord, the CLI)
+    message: str = ""  # one line for people (Discord, the CLI)
     log: str = field(default="", repr=False)
-    activated: dict[str, int] = field(default_factory=dict)   # kind -> version this job committed (active)
+    activated: dict[str, int] = field(default_factory=dict)  # kind -> version this job committed (active)
 
     @property
     def swapped(self) -> bool:
@@ -78,12 +79,19 @@ class JobOutcome:
         return self.status in ("swapped", "kept")
 
     def summary(self) -> dict[str, Any]:
-        return {"kind": self.kind, "status": self.status, "job_id": self.job_id,
-                "version_id": self.version_id, "metrics": self.metrics, "message": self.message,
-                "activated": self.activated}
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "job_id": self.job_id,
+            "version_id": self.version_id,
+            "metrics": self.metrics,
+            "message": self.message,
+            "activated": self.activated,
+        }
 
 
 # ---------------------------------------------------------------- the job's process and its parent
+
 
 def process_owner() -> str:
     """Names this process in job_runs.owner, so a later start-up can tell whether it still runs."""
@@ -95,13 +103,13 @@ def _job_alive(job: JobRun) -> bool | None:
     host, _, pid = (job.owner or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return None
-    if int(pid) == os.getpid():        # ours, or a dead process's whose pid we reuse (PID 1 in a container)
+    if int(pid) == os.getpid():  # ours, or a dead process's whose pid we reuse (PID 1 in a container)
         return job.id in _own_jobs
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except PermissionError:            # someone else's live process
+    except PermissionError:  # someone else's live process
         return True
     return True
 
@@ -131,15 +139,16 @@ async def interrupt_stale_jobs(db: Database) -> list[JobRun]:
 def _die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn giving the subprocess SIGKILL when this process dies (Linux); None elsewhere."""
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl   # resolved here: the child only calls it
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child only calls it
     except (OSError, AttributeError):
         return None
     parent = os.getpid()
 
     def preexec() -> None:
         prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGKILL))
-        if os.getppid() != parent:     # the parent died before prctl took effect
+        if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
+
     return preexec
 
 
@@ -153,7 +162,7 @@ def watch_parent(interval_s: float = PARENT_POLL_S) -> threading.Thread:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(interval_s)
-        os._exit(70)                   # like a SIGKILL: nothing half-done is committed
+        os._exit(70)  # like a SIGKILL: nothing half-done is committed
 
     thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
     thread.start()
@@ -183,8 +192,9 @@ def _model_kinds(kind: str) -> tuple[str, ...]:
     return {"all": ("cnn", "ae"), "orpo": ("generator",)}.get(kind, (kind,))
 
 
-def retrain_command(kind: str, db_path: str | os.PathLike[str], data_dir: str | os.PathLike[str],
-                    base: Sequence[str] | None = None) -> list[str]:
+def retrain_command(
+    kind: str, db_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], base: Sequence[str] | None = None
+) -> list[str]:
     """The subprocess's argv: `base` (default: this Python, -m training.retrain) plus the job's arguments."""
     argv = list(base) if base else [sys.executable, "-m", "training.retrain"]
     return argv + ["--kind", kind, "--db", str(db_path), "--data-dir", str(data_dir)]
@@ -196,16 +206,15 @@ async def _active_versions(db: Database, kinds: tuple[str, ...]) -> dict[str, in
 
 async def _committed(db: Database, job_id: int, kinds: tuple[str, ...]) -> dict[str, int]:
     """The versions job `job_id` registered and that are active: its complete commits."""
-    return {v.kind: v.id for v in await db.model_versions()
-            if v.active and v.kind in kinds and v.job_id == job_id}
+    return {v.kind: v.id for v in await db.model_versions() if v.active and v.kind in kinds and v.job_id == job_id}
 
 
-async def _restore(db: Database, before: dict[str, int], kinds: tuple[str, ...],
-                   keep: dict[str, int]) -> list[str]:
+async def _restore(db: Database, before: dict[str, int], kinds: tuple[str, ...], keep: dict[str, int]) -> list[str]:
     """Put back the versions that were active before the job (none: the shipped defaults), except
     the kinds in `keep` (the job's own commits); returns notes for the log."""
-    notes = [f"{kind} version {version_id} was committed by this job and stays active"
-             for kind, version_id in keep.items()]
+    notes = [
+        f"{kind} version {version_id} was committed by this job and stays active" for kind, version_id in keep.items()
+    ]
     after = await _active_versions(db, kinds)
     for kind, version_id in before.items():
         if kind not in keep and after.get(kind) != version_id:
@@ -239,8 +248,9 @@ def _parse_result(stdout: str) -> dict[str, Any]:
 
 
 def _job_log(command: Sequence[str], stdout: str, stderr: str, notes: list[str]) -> str:
-    text = (f"$ {' '.join(command)}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-            + "".join(f"\n{note}" for note in notes))
+    text = f"$ {' '.join(command)}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}" + "".join(
+        f"\n{note}" for note in notes
+    )
     return text if len(text) <= LOG_LIMIT_CHARS else "[...]\n" + text[-LOG_LIMIT_CHARS:]
 
 
@@ -254,7 +264,7 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
         try:
             await asyncio.wait_for(process.wait(), wait_s)
             break
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
     await process.wait()
 
@@ -264,33 +274,38 @@ async def _drain(stream: asyncio.StreamReader, sink: bytearray) -> None:
     while chunk := await stream.read(65536):
         sink += chunk
         if len(sink) > 4 * LOG_LIMIT_CHARS:
-            del sink[:len(sink) - 2 * LOG_LIMIT_CHARS]
+            del sink[: len(sink) - 2 * LOG_LIMIT_CHARS]
 
 
-async def _execute(argv: Sequence[str], timeout_s: float, out: bytearray, err: bytearray,
-                   env: dict[str, str] | None = None) -> int:
+async def _execute(
+    argv: Sequence[str], timeout_s: float, out: bytearray, err: bytearray, env: dict[str, str] | None = None
+) -> int:
     """Run argv to completion within timeout_s; on timeout or cancellation stop it, then re-raise."""
     process = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=env,
-        start_new_session=True,   # its own process group, so stopping it stops its children too
-        preexec_fn=_die_with_parent())   # and it dies with this process
-    readers = [asyncio.create_task(_drain(process.stdout, out)),
-               asyncio.create_task(_drain(process.stderr, err))]
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        start_new_session=True,  # its own process group, so stopping it stops its children too
+        preexec_fn=_die_with_parent(),
+    )  # and it dies with this process
+    assert process.stdout is not None and process.stderr is not None  # both are pipes (PIPE above)
+    readers = [asyncio.create_task(_drain(process.stdout, out)), asyncio.create_task(_drain(process.stderr, err))]
     try:
-        await asyncio.wait_for(process.wait(), timeout_s)
+        returncode = await asyncio.wait_for(process.wait(), timeout_s)
     except BaseException:
         await _stop(process)
         raise
     finally:
         _, stuck = await asyncio.wait(readers, timeout=KILL_GRACE_S)
-        for reader in stuck:          # a grandchild still holds the pipe open
+        for reader in stuck:  # a grandchild still holds the pipe open
             reader.cancel()
-    return process.returncode
+    return returncode
 
 
 def _age_s(started: str) -> float:
-    return (datetime.now(timezone.utc) - datetime.fromisoformat(started)).total_seconds()
+    return (datetime.now(UTC) - datetime.fromisoformat(started)).total_seconds()
 
 
 async def _busy_elsewhere(db: Database, kind: str, timeout_s: float) -> str | None:
@@ -318,8 +333,9 @@ async def _busy_elsewhere(db: Database, kind: str, timeout_s: float) -> str | No
     return None
 
 
-async def run_retrain(db: Database, kind: str, command: Sequence[str] | None = None,
-                      timeout_s: float = DEFAULT_TIMEOUT_S) -> JobOutcome:
+async def run_retrain(
+    db: Database, kind: str, command: Sequence[str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> JobOutcome:
     """Run one retrain of `kind` (cnn | ae | all | orpo) as a subprocess and record it in job_runs.
 
     `command` is the full argv (default: `retrain_command(kind, db.path, data dir)`). Refuses
@@ -330,13 +346,16 @@ async def run_retrain(db: Database, kind: str, command: Sequence[str] | None = N
     running = [other for other in _conflicts(kind) if other in _running]
     if running:
         return JobOutcome(kind, "busy", message=f"a {running[0]} retrain is already running")
-    _running.add(kind)   # claimed before the first await: two callers cannot both pass the check
+    _running.add(kind)  # claimed before the first await: two callers cannot both pass the check
     try:
         reason = await _busy_elsewhere(db, kind, timeout_s)
         if reason is not None:
             return JobOutcome(kind, "busy", message=reason)
-        argv = list(command) if command else retrain_command(
-            kind, Path(db.path).resolve(), Path(db.images.data_dir).resolve())
+        argv = (
+            list(command)
+            if command
+            else retrain_command(kind, Path(db.path).resolve(), Path(db.images.data_dir).resolve())
+        )
         return await _run(db, kind, argv, timeout_s)
     finally:
         _running.discard(kind)
@@ -352,8 +371,9 @@ async def _run(db: Database, kind: str, argv: list[str], timeout_s: float) -> Jo
         _own_jobs.discard(job_id)
 
 
-async def _supervise(db: Database, kind: str, argv: list[str], timeout_s: float,
-                     before: dict[str, int], job_id: int) -> JobOutcome:
+async def _supervise(
+    db: Database, kind: str, argv: list[str], timeout_s: float, before: dict[str, int], job_id: int
+) -> JobOutcome:
     """Run the job's process and record how it ended."""
     log.info("retrain %s started (job %d)", kind, job_id)
     out, err = bytearray(), bytearray()
@@ -363,83 +383,107 @@ async def _supervise(db: Database, kind: str, argv: list[str], timeout_s: float,
 
     try:
         returncode = await _execute(argv, timeout_s, out, err, {**os.environ, JOB_ID_ENV: str(job_id)})
-    except asyncio.TimeoutError:
-        return await _fail(db, job_id, kind, before, argv, text(out), text(err),
-                           f"timed out after {timeout_s:g} s and was stopped")
+    except TimeoutError:
+        return await _fail(
+            db, job_id, kind, before, argv, text(out), text(err), f"timed out after {timeout_s:g} s and was stopped"
+        )
     except OSError as error:
-        return await _fail(db, job_id, kind, before, argv, "", "",
-                           f"could not start the retrain process: {error}")
+        return await _fail(db, job_id, kind, before, argv, "", "", f"could not start the retrain process: {error}")
     except asyncio.CancelledError:
         await _fail(db, job_id, kind, before, argv, text(out), text(err), "cancelled (shutdown)")
         raise
     stdout, stderr = text(out), text(err)
     if returncode != 0:
-        return await _fail(db, job_id, kind, before, argv, stdout, stderr,
-                           f"the retrain process exited with code {returncode}")
+        return await _fail(
+            db, job_id, kind, before, argv, stdout, stderr, f"the retrain process exited with code {returncode}"
+        )
     try:
         result = _parse_result(stdout)
     except ValueError as error:
         return await _fail(db, job_id, kind, before, argv, stdout, stderr, f"unreadable result: {error}")
     status = result["status"]
-    message = result.get("message") or ("a new model version is active" if status == "swapped"
-                                        else "the new model validated worse; the old one stays active")
+    message = result.get("message") or (
+        "a new model version is active"
+        if status == "swapped"
+        else "the new model validated worse; the old one stays active"
+    )
     notes = [f"{status}: {message}"]
     committed = await _committed(db, job_id, _model_kinds(kind))
-    if status == "kept":          # "kept" promises the old models: hold the subprocess to it
+    if status == "kept":  # "kept" promises the old models: hold the subprocess to it
         notes += await _restore(db, before, _model_kinds(kind), committed)
     job_log = _job_log(argv, stdout, stderr, notes)
     await db.finish_job(job_id, "ok", job_log)
     log.info("retrain %s finished (job %d): %s", kind, job_id, status)
-    return JobOutcome(kind, status, job_id, result.get("version_id"), result.get("metrics") or {},
-                      message, job_log, committed)
+    return JobOutcome(
+        kind, status, job_id, result.get("version_id"), result.get("metrics") or {}, message, job_log, committed
+    )
 
 
-async def _fail(db: Database, job_id: int, kind: str, before: dict[str, int], argv: Sequence[str],
-                stdout: str, stderr: str, message: str) -> JobOutcome:
+async def _fail(
+    db: Database,
+    job_id: int,
+    kind: str,
+    before: dict[str, int],
+    argv: Sequence[str],
+    stdout: str,
+    stderr: str,
+    message: str,
+) -> JobOutcome:
     """Record a failed job after putting back the previously active models it had not committed."""
     committed = await _committed(db, job_id, _model_kinds(kind))
     notes = [f"failed: {message}", *await _restore(db, before, _model_kinds(kind), committed)]
     if committed:
-        message += "; " + ", ".join(f"{k} version {v}" for k, v in committed.items()) + \
-            " had been committed before that and stays active"
+        message += (
+            "; "
+            + ", ".join(f"{k} version {v}" for k, v in committed.items())
+            + " had been committed before that and stays active"
+        )
     job_log = _job_log(argv, stdout, stderr, notes)
     await db.finish_job(job_id, "failed", job_log)
     log.warning("retrain %s failed (job %d): %s", kind, job_id, message)
-    return JobOutcome(kind, "failed", job_id, max(committed.values(), default=None), message=message,
-                      log=job_log, activated=committed)
+    return JobOutcome(
+        kind, "failed", job_id, max(committed.values(), default=None), message=message, log=job_log, activated=committed
+    )
 
 
 # ---------------------------------------------------------------- diagrambot retrain
 
+
 def add_parser(subparsers: Any) -> None:
     """Register `diagrambot retrain [--kind cnn|ae|all|orpo] [--config FILE]`."""
     parser = subparsers.add_parser(
-        "retrain", help="retrain the scorers (or, with --kind orpo, tune the generator on the ratings) now; "
-                        "the same job as the bot's /retrain and nightly run")
-    parser.add_argument("--kind", choices=KINDS, default=None,
-                        help="which model to retrain (default: [schedule] retrain_kinds, else all); "
-                             "orpo: preference-tune the generator on the stored ratings")
+        "retrain",
+        help="retrain the scorers (or, with --kind orpo, tune the generator on the ratings) now; "
+        "the same job as the bot's /retrain and nightly run",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=KINDS,
+        default=None,
+        help="which model to retrain (default: [schedule] retrain_kinds, else all); "
+        "orpo: preference-tune the generator on the stored ratings",
+    )
     parser.add_argument("--config", default=None, metavar="FILE", help="config.toml")
     parser.set_defaults(func=run_retrain_command)
 
 
 def run_retrain_command(args: argparse.Namespace) -> int:
-    """Run one retrain from the command line; prints the outcome as JSON. Exit 0 ok, 1 failed/busy."""
-    from bot.settings import ScheduleSettings          # [schedule] also configures this path
-    from diagrambot.config import load, section
-    from storage.settings import StorageSettings
+    """Run one retrain from the command line; prints the outcome as JSON. Exit 0 ok, 1 failed/busy.
 
-    settings = load(args.config)
-    storage = section(settings, "storage", StorageSettings)
-    schedule = section(settings, "schedule", ScheduleSettings)
+    `args.settings` (built by diagrambot.cli from --config) gives [storage] and [schedule]."""
+    storage: StorageSettings = args.settings.storage
+    schedule: ScheduleSettings = args.settings.schedule
     kind = args.kind or schedule.retrain_kinds
 
     async def main() -> JobOutcome:
         db = await Database.open(storage.db_path, storage.data_dir)
         try:
-            command = retrain_command(kind, Path(storage.db_path).resolve(),
-                                      Path(storage.data_dir).resolve(),
-                                      base=schedule.retrain_command or None)
+            command = retrain_command(
+                kind,
+                Path(storage.db_path).resolve(),
+                Path(storage.data_dir).resolve(),
+                base=schedule.retrain_command or None,
+            )
             return await run_retrain(db, kind, command, timeout_s=schedule.timeout_s)
         finally:
             await db.close()

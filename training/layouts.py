@@ -47,7 +47,7 @@ def _columns(count: int) -> list[float]:
     return [MARGIN_X + i * step for i in range(count)]
 
 
-SHOWN_TOP, SHOWN_BOTTOM = 3, 2   # the neurons kept of a layer too large to draw (ml.dense)
+SHOWN_TOP, SHOWN_BOTTOM = 3, 2  # the neurons kept of a layer too large to draw (ml.dense)
 WHITE = (255, 255, 255)
 
 
@@ -90,8 +90,21 @@ def dense_network(layers: list[int], palette: Palette = Palette(), style: str = 
         for nid, y in zip(column, _centred(len(column), CANVAS_HEIGHT / 2, step_y)):
             if is_ellipsis_id(nid):
                 width = int(min(step_x * 0.6, max(size * 1.8, 44)))
-                nodes.append(Node(nid, round(x), round(y), "rectangle", width, max(size, 20), "solid line", WHITE,
-                                  WHITE, (), ellipsis_label(layers[li])))
+                nodes.append(
+                    Node(
+                        nid,
+                        round(x),
+                        round(y),
+                        "rectangle",
+                        width,
+                        max(size, 20),
+                        "solid line",
+                        WHITE,
+                        WHITE,
+                        (),
+                        ellipsis_label(layers[li]),
+                    )
+                )
             else:
                 nodes.append(Node(nid, round(x), round(y), "circle", size, size, style, fill, palette.line, targets))
     return Diagram(tuple(nodes))
@@ -103,7 +116,7 @@ class Layer:
 
     label: str
     size: int
-    kind: str = "hidden"   # input | hidden | output
+    kind: str = "hidden"  # input | hidden | output
 
 
 def layer_boxes(layers: list[Layer], palette: Palette = Palette(), shape: str = "rectangle") -> Diagram:
@@ -119,8 +132,21 @@ def layer_boxes(layers: list[Layer], palette: Palette = Palette(), shape: str = 
         height = int(90 + share * (CANVAS_HEIGHT - 2 * MARGIN_Y - 90 - 60))
         fill = {"input": palette.input, "output": palette.output}.get(layer.kind, palette.hidden)
         targets = (i + 2,) if i + 1 < len(layers) else ()
-        nodes.append(Node(i + 1, round(x), CANVAS_HEIGHT // 2, shape, width, height, "solid arrow",
-                          fill, palette.line, targets, layer.label))
+        nodes.append(
+            Node(
+                i + 1,
+                round(x),
+                CANVAS_HEIGHT // 2,
+                shape,
+                width,
+                height,
+                "solid arrow",
+                fill,
+                palette.line,
+                targets,
+                layer.label,
+            )
+        )
     return Diagram(tuple(nodes))
 
 
@@ -141,7 +167,7 @@ DATA_TYPES = {"data", "database", "picture", "chart"}
 class Step:
     label: str
     kind: str
-    targets: tuple[int, ...] = ()   # indices into the step list
+    targets: tuple[int, ...] = ()  # indices into the step list
 
 
 def _depths(steps: list[Step]) -> list[int]:
@@ -175,6 +201,5 @@ def flowchart(steps: list[Step]) -> Diagram:
         dashed = step.kind in DATA_TYPES and all(steps[t].kind in DATA_TYPES for t in step.targets) and step.targets
         style = "dashed line" if dashed else "solid arrow"
         x, y = position[i]
-        nodes.append(Node(i + 1, x, y, shape, w, h, style, fill, DARK, tuple(t + 1 for t in step.targets),
-                          step.label))
+        nodes.append(Node(i + 1, x, y, shape, w, h, style, fill, DARK, tuple(t + 1 for t in step.targets), step.label))
     return Diagram(tuple(nodes))

@@ -44,8 +44,16 @@ def minutes_by_step(run: Path) -> dict[int, float]:
     return {row["step"]: row["minutes"] for row in rows}
 
 
-def learning_curve(runs: list[Path], split: Path, limit: int = 150, temperature: float = 0.8, seed: int = 0,
-                   earlier: dict | None = None, every: int = 1, start: Path | None = None) -> dict:
+def learning_curve(
+    runs: list[Path],
+    split: Path,
+    limit: int = 150,
+    temperature: float = 0.8,
+    seed: int = 0,
+    earlier: dict | None = None,
+    every: int = 1,
+    start: Path | None = None,
+) -> dict:
     """One point per checkpoint: step, training minutes, and the evaluation figures (overall and per family).
 
     Several runs are stages of one model (each started with `--init` from the one before): their
@@ -53,12 +61,21 @@ def learning_curve(runs: list[Path], split: Path, limit: int = 150, temperature:
     of the stages before `runs`, already measured on the same requests; its points are kept.
     `start` is the model the first run began from, measured as step 0 (when there is no `earlier`);
     `every` keeps every n-th checkpoint (and always the last), as each point costs a full evaluation."""
-    examples = read_cases(split)[:limit or None]
+    examples = read_cases(split)[: limit or None]
     points = list(earlier["points"]) if earlier else []
     if start is not None and not points:
-        generator = LocalGenerator(GeneratorSettings(model=str(start), sampling=SamplingSettings(temperature=temperature)))
-        points.append({"run": str(start), "step": 0, "minutes": 0.0, "device": trained_on(start),
-                       "results": evaluate_model(generator, examples, seed)})
+        generator = LocalGenerator(
+            GeneratorSettings(model=str(start), sampling=SamplingSettings(temperature=temperature))
+        )
+        points.append(
+            {
+                "run": str(start),
+                "step": 0,
+                "minutes": 0.0,
+                "device": trained_on(start),
+                "results": evaluate_model(generator, examples, seed),
+            }
+        )
     step_offset = points[-1]["step"] if points else 0
     minute_offset = (points[-1]["minutes"] or 0.0) if points else 0.0
     for run in runs:
@@ -67,16 +84,24 @@ def learning_curve(runs: list[Path], split: Path, limit: int = 150, temperature:
         for i, (step, folder) in enumerate(found):
             if (i + 1) % every and i + 1 != len(found):
                 continue
-            generator = LocalGenerator(GeneratorSettings(model=str(folder),
-                                                         sampling=SamplingSettings(temperature=temperature)))
+            generator = LocalGenerator(
+                GeneratorSettings(model=str(folder), sampling=SamplingSettings(temperature=temperature))
+            )
             results = evaluate_model(generator, examples, seed)
             spent = minutes.get(step)
-            point = {"run": str(run), "step": step + step_offset,
-                     "minutes": None if spent is None else round(spent + minute_offset, 2), "results": results,
-                     "device": trained_on(folder)}
+            point = {
+                "run": str(run),
+                "step": step + step_offset,
+                "minutes": None if spent is None else round(spent + minute_offset, 2),
+                "results": results,
+                "device": trained_on(folder),
+            }
             points.append(point)
-            print(f"{run}: step {point['step']:>6}  {point['minutes'] or float('nan'):6.1f} min  "
-                  f"structure {100 * results['all']['structure']:5.1f} %", flush=True)
+            print(
+                f"{run}: step {point['step']:>6}  {point['minutes'] or float('nan'):6.1f} min  "
+                f"structure {100 * results['all']['structure']:5.1f} %",
+                flush=True,
+            )
         if points:
             step_offset = points[-1]["step"]
             minute_offset = points[-1]["minutes"] or minute_offset
@@ -86,21 +111,34 @@ def learning_curve(runs: list[Path], split: Path, limit: int = 150, temperature:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", help="training output folders with checkpoint-* and timeline.jsonl, "
-                        "in training order (later ones continued from earlier ones with --init)")
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        help="training output folders with checkpoint-* and timeline.jsonl, "
+        "in training order (later ones continued from earlier ones with --init)",
+    )
     parser.add_argument("--split", default=str(HELDOUT_SPLIT), help=f"a set's name ({', '.join(SETS)}) or a path")
     parser.add_argument("--every", type=int, default=1, help="evaluate every n-th checkpoint (and the last)")
     parser.add_argument("--start", default=None, help="the model the first run started from (step 0)")
     parser.add_argument("--limit", type=int, default=150)
     parser.add_argument("--temperature", type=float, default=SamplingSettings.temperature)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--after", default=None,
-                        help="curve JSON of the earlier stages (same requests): continue it instead of re-measuring")
+    parser.add_argument(
+        "--after",
+        default=None,
+        help="curve JSON of the earlier stages (same requests): continue it instead of re-measuring",
+    )
     args = parser.parse_args(argv)
     earlier = json.loads(Path(args.after).read_text()) if args.after else None
-    curve = learning_curve([Path(r) for r in args.runs], SETS.get(args.split, Path(args.split)), args.limit,
-                           args.temperature, earlier=earlier, every=args.every,
-                           start=Path(args.start) if args.start else None)
+    curve = learning_curve(
+        [Path(r) for r in args.runs],
+        SETS.get(args.split, Path(args.split)),
+        args.limit,
+        args.temperature,
+        earlier=earlier,
+        every=args.every,
+        start=Path(args.start) if args.start else None,
+    )
     Path(args.out).write_text(json.dumps(curve, indent=1))
 
 

@@ -18,15 +18,27 @@ from PIL import Image, ImageDraw
 from ml.labels import font
 from training.learning_curve import trained_on
 
-SHIPPED_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
-                 "tokenizer_config.json", "chat_template.jinja")
+SHIPPED_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+)
 
 
 BLUE, RED, GREEN, ORANGE, GREY = (31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (90, 90, 90)
 
 
-def line_chart(series: list[tuple[str, tuple, list[tuple[float, float]]]], path: Path, x_name: str,
-               y_max: float | None = None, y_format: str = "{:.2f}", size=(640, 360)) -> None:
+def line_chart(
+    series: list[tuple[str, tuple, list[tuple[float, float]]]],
+    path: Path,
+    x_name: str,
+    y_max: float | None = None,
+    y_format: str = "{:.2f}",
+    size=(640, 360),
+) -> None:
     """A small Pillow line chart: each series is (name, colour, [(x, y), ...]), all on one axis from 0."""
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
@@ -72,14 +84,18 @@ def structure_curve(curve: dict, path: Path) -> None:
 
 
 def curve_table(curve: dict) -> str:
-    rows = ["| step | training minutes | trained on | exact structure | dense | CNN | flowchart | parse |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| step | training minutes | trained on | exact structure | dense | CNN | flowchart | parse |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for p in curve["points"]:
         r = p["results"]
         minutes = "" if p.get("minutes") is None else f"{p['minutes']:.1f}"
-        rows.append(f"| {p['step']} | {minutes} | {p.get('device', 'CPU')} | {_percent(r['all']['structure'])} | "
-                    + " | ".join(_percent(r.get(f, {}).get("structure", 0)) for f in ("dense", "cnn", "flowchart"))
-                    + f" | {_percent(r['all']['parse'])} |")
+        rows.append(
+            f"| {p['step']} | {minutes} | {p.get('device', 'CPU')} | {_percent(r['all']['structure'])} | "
+            + " | ".join(_percent(r.get(f, {}).get("structure", 0)) for f in ("dense", "cnn", "flowchart"))
+            + f" | {_percent(r['all']['parse'])} |"
+        )
     return "\n".join(rows)
 
 
@@ -89,13 +105,18 @@ def _percent(value: float) -> str:
 
 def eval_table(results: dict) -> str:
     """One row per set and family: results[set][family] as training.evaluate writes them."""
-    rows = ["| set / family | n | parse | structure | structure + labels | invented label words | readability (0-5) "
-            "| s / request |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| set / family | n | parse | structure | structure + labels | invented label words | readability (0-5) "
+        "| s / request |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for set_name, families in results.items():
         for family, r in families.items():
-            rows.append(f"| {set_name} / {family} | {r['n']} | {_percent(r['parse'])} | {_percent(r.get('shape', 0))} | "
-                        f"{_percent(r['exact'])} | {_percent(r.get('invented', 0))} | {r['readability']:.2f} | "
-                        f"{r['seconds']:.2f} |")
+            rows.append(
+                f"| {set_name} / {family} | {r['n']} | {_percent(r['parse'])} | {_percent(r.get('shape', 0))} | "
+                f"{_percent(r['exact'])} | {_percent(r.get('invented', 0))} | {r['readability']:.2f} | "
+                f"{r['seconds']:.2f} |"
+            )
     return "\n".join(rows)
 
 
@@ -116,6 +137,7 @@ def write_card(source: Path, out: Path, evaluations: list[dict], notes: str = ""
     settings = record["settings"]
     loss_curve(record["log_history"], out / "loss_curve.png")
     from safetensors.torch import load_file
+
     parameters = sum(t.numel() for t in load_file(str(out / "model.safetensors")).values())
     # The shape as saved (a run continued with --init keeps its parent's shape, not the flags' defaults).
     tiny = json.loads((source / "config.json").read_text())
@@ -139,30 +161,48 @@ def write_card(source: Path, out: Path, evaluations: list[dict], notes: str = ""
         f"{record['steps']} steps (max {settings['max_steps'] or 'none'}, time budget "
         f"{settings['max_minutes']} min)",
         f"- wall time: {record['wall_minutes']} min on {where if where != 'CPU' else 'a 2-core CPU'}"
-        + (f", continuing from `{settings['init']}` (the notes give the earlier stages)" if settings.get("init") else ""),
-        "- re-create: see the README section \"The models\"",
+        + (
+            f", continuing from `{settings['init']}` (the notes give the earlier stages)"
+            if settings.get("init")
+            else ""
+        ),
+        '- re-create: see the README section "The models"',
         "",
         "![training loss](loss_curve.png)",
         "",
     ]
     for evaluation in evaluations:
         picked = evaluation.get("candidates", 1)
-        how = ("one sampled candidate per request" if picked <= 1
-               else f"the pipeline's pick (rank 1) of {picked} sampled candidates per request")
-        lines += ["## Evaluation" if evaluation is evaluations[0] else "", "",
-                  f"`python -m training.evaluate` on {', '.join(f'`{_shown(p)}`' for p in evaluation['sets'].values())}: "
-                  f"{how} (temperature 0.8, grammar-constrained decoding). `structure` ignores labels; "
-                  "`structure + labels` is the headline; invented label words are neither in the request nor "
-                  "in a small fixed vocabulary (Input, Hidden, Conv, ...).", ""]
+        how = (
+            "one sampled candidate per request"
+            if picked <= 1
+            else f"the pipeline's pick (rank 1) of {picked} sampled candidates per request"
+        )
+        lines += [
+            "## Evaluation" if evaluation is evaluations[0] else "",
+            "",
+            f"`python -m training.evaluate` on {', '.join(f'`{_shown(p)}`' for p in evaluation['sets'].values())}: "
+            f"{how} (temperature 0.8, grammar-constrained decoding). `structure` ignores labels; "
+            "`structure + labels` is the headline; invented label words are neither in the request nor "
+            "in a small fixed vocabulary (Input, Hidden, Conv, ...).",
+            "",
+        ]
         for model, results in evaluation["results"].items():
             lines += [f"`{model}`:", "", eval_table(results), ""]
     if curve:
         structure_curve(curve, out / "learning_curve.png")
-        lines += ["## Learning curve", "",
-                  f"Every checkpoint of the run evaluated on `{_shown(curve['split'])}` ({curve['examples']} requests, one",
-                  "candidate each, same settings as above) against the training minutes spent to reach it",
-                  "(`python -m training.learning_curve`):", "",
-                  "![exact structure against training minutes](learning_curve.png)", "", curve_table(curve), ""]
+        lines += [
+            "## Learning curve",
+            "",
+            f"Every checkpoint of the run evaluated on `{_shown(curve['split'])}` ({curve['examples']} requests, one",
+            "candidate each, same settings as above) against the training minutes spent to reach it",
+            "(`python -m training.learning_curve`):",
+            "",
+            "![exact structure against training minutes](learning_curve.png)",
+            "",
+            curve_table(curve),
+            "",
+        ]
     if notes:
         lines += ["## Notes", "", notes.strip(), ""]
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
@@ -172,8 +212,13 @@ def write_card(source: Path, out: Path, evaluations: list[dict], notes: str = ""
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="trained model folder (runs/.../final)")
-    parser.add_argument("--eval", action="append", default=[], help="evaluation JSON written by training.evaluate --out "
-                        "(repeat for several, e.g. one sample and the pick of 16)")
+    parser.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        help="evaluation JSON written by training.evaluate --out "
+        "(repeat for several, e.g. one sample and the pick of 16)",
+    )
     parser.add_argument("--out", default="models/tiny-sft")
     parser.add_argument("--notes", help="a text file appended to the card as its Notes section")
     parser.add_argument("--curve", help="learning-curve JSON written by training.learning_curve --out")

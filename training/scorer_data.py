@@ -92,12 +92,12 @@ def variants(base: Diagram, count: int, rng: random.Random) -> list[Diagram]:
 
 @dataclass
 class ScorerDataset:
-    images: np.ndarray      # (n, 3, 96, 160) float32
-    labels: np.ndarray      # (n,) analytic readability 0-5
-    groups: np.ndarray      # (n,) base-diagram id: split by this, never by row
-    families: np.ndarray    # (n,) family name of the base diagram
+    images: np.ndarray  # (n, 3, 96, 160) float32
+    labels: np.ndarray  # (n,) analytic readability 0-5
+    groups: np.ndarray  # (n,) base-diagram id: split by this, never by row
+    families: np.ndarray  # (n,) family name of the base diagram
 
-    def subset(self, mask: np.ndarray) -> "ScorerDataset":
+    def subset(self, mask: np.ndarray) -> ScorerDataset:
         return ScorerDataset(self.images[mask], self.labels[mask], self.groups[mask], self.families[mask])
 
     def __len__(self) -> int:
@@ -124,4 +124,3 @@ def split_by_group(data: ScorerDataset, validation_share: float, seed: int = 0) 
     held = set(rng.choice(ids, size=max(1, int(len(ids) * validation_share)), replace=False).tolist())
     mask = np.array([g in held for g in data.groups])
     return data.subset(~mask), data.subset(mask)
-

@@ -44,12 +44,14 @@ _worker_tokenizer = None
 def _load_tokenizer(path: str) -> None:
     global _worker_tokenizer
     from transformers import AutoTokenizer
+
     _worker_tokenizer = AutoTokenizer.from_pretrained(path)
 
 
 def _tokenized_chunk(task: tuple[str, int, str, tuple[str, ...], int]):
     """One worker's share: (ids, lengths, prompt lengths) of `count` examples of one seed."""
-    from training.sft import tokenize_examples
+    from training.sft_trainer import tokenize_examples
+
     seed, count, split, families, max_length = task
     rows = tokenize_examples(_worker_tokenizer, generate(count, split, seed, families), max_length)
     ids = np.fromiter((t for row in rows for t in row["input_ids"]), dtype=np.uint16)
@@ -77,19 +79,31 @@ class TokenizedExamples:
         np.savez(folder / f"{name}.npz", ids=self.ids, lengths=self.lengths, prompt_lengths=self.prompt_lengths)
 
     @classmethod
-    def load(cls, folder: Path, name: str) -> "TokenizedExamples":
+    def load(cls, folder: Path, name: str) -> TokenizedExamples:
         with np.load(folder / f"{name}.npz") as f:
             return cls(f["ids"], f["lengths"], f["prompt_lengths"])
 
 
-def prepare(tokenizer: str, out: Path, examples: int, val: int, workers: int, seed: int,
-            families: tuple[str, ...], chunk: int = 10000, max_length: int = 1024) -> dict:
+def prepare(
+    tokenizer: str,
+    out: Path,
+    examples: int,
+    val: int,
+    workers: int,
+    seed: int,
+    families: tuple[str, ...],
+    chunk: int = 10000,
+    max_length: int = 1024,
+) -> dict:
     """Draw and tokenize `examples` training and `val` validation examples into `out`."""
     from multiprocessing import get_context
 
     from tqdm import tqdm
-    tasks = [(f"{seed}.{i}", min(chunk, examples - start), "train", families, max_length)
-             for i, start in enumerate(range(0, examples, chunk))]
+
+    tasks = [
+        (f"{seed}.{i}", min(chunk, examples - start), "train", families, max_length)
+        for i, start in enumerate(range(0, examples, chunk))
+    ]
     tasks.append((f"{seed}.val", val, "val", families, max_length))
     began = time.monotonic()
     if workers > 1:
@@ -102,29 +116,36 @@ def prepare(tokenizer: str, out: Path, examples: int, val: int, workers: int, se
     train_parts, val_part = parts[:-1], parts[-1]
     TokenizedExamples(*(np.concatenate(column) for column in zip(*train_parts))).save(out, "train")
     TokenizedExamples(*val_part).save(out, "val")
-    meta = {"tokenizer": tokenizer, "examples": int(sum(len(p[1]) for p in train_parts)), "val": len(val_part[1]),
-            "seed": seed, "families": list(families), "seconds": round(time.monotonic() - began, 1)}
+    meta = {
+        "tokenizer": tokenizer,
+        "examples": int(sum(len(p[1]) for p in train_parts)),
+        "val": len(val_part[1]),
+        "seed": seed,
+        "families": list(families),
+        "seconds": round(time.monotonic() - began, 1),
+    }
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
     return meta
 
 
 # --- train ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class LoopSettings:
     data: str = "/tmp/data"
     init: str = "models/tiny-sft"
     out: str = "runs/sft-gpu"
-    grow: int = 1                 # deepen the start model this many times (training/grow.py) first
-    max_minutes: float = 6.0      # wall-time budget; the learning-rate schedule spans it
-    max_steps: int = 0            # stop after this many steps as well (0 = only the time budget)
+    grow: int = 1  # deepen the start model this many times (training/grow.py) first
+    max_minutes: float = 6.0  # wall-time budget; the learning-rate schedule spans it
+    max_steps: int = 0  # stop after this many steps as well (0 = only the time budget)
     batch_size: int = 256
     lr: float = 6e-4
     min_lr_ratio: float = 0.05
-    warmup: float = 0.05          # share of the budget spent warming up
+    warmup: float = 0.05  # share of the budget spent warming up
     weight_decay: float = 0.01
-    eval_seconds: float = 60.0    # validation loss this often
-    save_dtype: str = "float32"   # float32 | bfloat16
+    eval_seconds: float = 60.0  # validation loss this often
+    save_dtype: str = "float32"  # float32 | bfloat16
     seed: int = 0
 
 
@@ -133,9 +154,9 @@ def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
     while True:
         order = rng.permutation(len(lengths))
         for start in range(0, len(order), batch_size * pool):
-            chunk = order[start:start + batch_size * pool]
+            chunk = order[start : start + batch_size * pool]
             chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-            batches = [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+            batches = [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
             for index in rng.permutation(len(batches)):
                 yield batches[index]
 
@@ -148,7 +169,7 @@ def collate(data: TokenizedExamples, index: np.ndarray, pad_id: int):
     mask = np.zeros((len(index), width), dtype=np.int64)
     for row, i in enumerate(index):
         n, p = int(data.lengths[i]), int(data.prompt_lengths[i])
-        ids[row, :n] = data.ids[starts[i]:starts[i] + n]
+        ids[row, :n] = data.ids[starts[i] : starts[i] + n]
         labels[row, p:n] = ids[row, p:n]
         mask[row, :n] = 1
     return ids, mask, labels
@@ -165,12 +186,14 @@ def learning_rate(settings: LoopSettings, progress: float) -> float:
 
 def _tensors(data: TokenizedExamples, index: np.ndarray, pad_id: int, device: str):
     import torch
+
     return [torch.from_numpy(a).to(device, non_blocking=True) for a in collate(data, index, pad_id)]
 
 
 def validation_loss(model, data: TokenizedExamples, batch_size: int, pad_id: int, autocast) -> float:
     """Mean loss per answer token over all of `data`."""
     import torch
+
     model.eval()
     total, weight = 0.0, 0
     with torch.no_grad():
@@ -191,11 +214,13 @@ def _start_model(settings: LoopSettings, device: str):
     from transformers import AutoModelForCausalLM
 
     from training.grow import grow
+
     model = AutoModelForCausalLM.from_pretrained(settings.init, dtype=torch.float32)
     if settings.grow > 1:
         model = grow(model, settings.grow)
     model.config.use_cache = False
-    return model.to(device).train()
+    # transformers declares PreTrainedModel.to through functools.wraps, which loses the bound `self`
+    return model.to(device).train()  # type: ignore[arg-type]
 
 
 def train(settings: LoopSettings) -> Path:
@@ -204,6 +229,7 @@ def train(settings: LoopSettings) -> Path:
     An error mid-run still saves the model so far (and records the error) before it is raised."""
     import torch
     from transformers import AutoTokenizer
+
     torch.manual_seed(settings.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     device_name = torch.cuda.get_device_name() if device == "cuda" else device
@@ -212,16 +238,30 @@ def train(settings: LoopSettings) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(settings.init)
     pad_id = tokenizer.pad_token_id
     model = _start_model(settings, device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.95),
-                                  weight_decay=settings.weight_decay, fused=device == "cuda")
+    optimiser = torch.optim.AdamW(
+        model.parameters(),
+        lr=settings.lr,
+        betas=(0.9, 0.95),
+        weight_decay=settings.weight_decay,
+        fused=device == "cuda",
+    )
     autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda")
     batches = length_batches(train_set.lengths, settings.batch_size, np.random.default_rng(settings.seed))
-    log.info("%s: %.2f M parameters, %d layers, %d examples, device %s", settings.init, model.num_parameters() / 1e6,
-             model.config.num_hidden_layers, len(train_set), device_name)
+    log.info(
+        "%s: %.2f M parameters, %d layers, %d examples, device %s",
+        settings.init,
+        model.num_parameters() / 1e6,
+        model.config.num_hidden_layers,
+        len(train_set),
+        device_name,
+    )
 
     def evaluated(step: int, minutes: float) -> dict:
-        entry = {"step": step, "minutes": round(minutes, 2),
-                 "eval_loss": round(validation_loss(model, val_set, settings.batch_size, pad_id, autocast), 4)}
+        entry = {
+            "step": step,
+            "minutes": round(minutes, 2),
+            "eval_loss": round(validation_loss(model, val_set, settings.batch_size, pad_id, autocast), 4),
+        }
         log.info("%s", entry)
         return entry
 
@@ -251,8 +291,15 @@ def train(settings: LoopSettings) -> Path:
             now = time.monotonic()
             if now - last_log > 20 or step == settings.max_steps:
                 mean = float(torch.stack(running).mean())
-                log.info("step %d  loss %.4f  lr %.2e  %.1f min  %d examples  %.0f examples/s", step, mean, lr,
-                         (now - began) / 60, seen, seen / (now - began))
+                log.info(
+                    "step %d  loss %.4f  lr %.2e  %.1f min  %d examples  %.0f examples/s",
+                    step,
+                    mean,
+                    lr,
+                    (now - began) / 60,
+                    seen,
+                    seen / (now - began),
+                )
                 history.append({"step": step, "minutes": round((now - began) / 60, 2), "loss": round(mean, 4)})
                 running, last_log = [], now
             if now - last_eval > settings.eval_seconds:
@@ -269,9 +316,22 @@ def train(settings: LoopSettings) -> Path:
     model.to(dtype=getattr(torch, settings.save_dtype)).save_pretrained(final)
     tokenizer.save_pretrained(final)
     meta = json.loads((data_dir / "meta.json").read_text()) if (data_dir / "meta.json").exists() else {}
-    (final / "training.json").write_text(json.dumps({
-        "settings": asdict(settings), "data": meta, "examples": len(train_set), "steps": step, "examples_seen": seen,
-        "wall_minutes": round(minutes, 2), "device": device_name, "error": error, "log_history": history}, indent=1))
+    (final / "training.json").write_text(
+        json.dumps(
+            {
+                "settings": asdict(settings),
+                "data": meta,
+                "examples": len(train_set),
+                "steps": step,
+                "examples_seen": seen,
+                "wall_minutes": round(minutes, 2),
+                "device": device_name,
+                "error": error,
+                "log_history": history,
+            },
+            indent=1,
+        )
+    )
     with (out / "timeline.jsonl").open("a") as f:  # what training/learning_curve.py reads
         f.write(json.dumps({"step": step, "minutes": round(minutes, 2)}) + "\n")
     if error:
@@ -290,8 +350,11 @@ def main(argv: list[str] | None = None) -> None:
     prep.add_argument("--val", type=int, default=500)
     prep.add_argument("--workers", type=int, default=2)
     prep.add_argument("--seed", type=int, default=0)
-    prep.add_argument("--families", default="dense,cnn,flowchart",
-                      help="comma-separated, drawn in turn; naming one twice doubles its share")
+    prep.add_argument(
+        "--families",
+        default="dense,cnn,flowchart",
+        help="comma-separated, drawn in turn; naming one twice doubles its share",
+    )
     loop = stages.add_parser("train", help="train on prepared examples")
     for name, value in asdict(LoopSettings()).items():
         loop.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)

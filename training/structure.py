@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ml.diagram import Diagram, label_key
 from ml.dense import layer_sizes, neurons
+from ml.diagram import Diagram, label_key
 from ml.geometry import layers_by
 
 
@@ -28,11 +28,15 @@ def dense_ok(diagram: Diagram, layers: list[int]) -> bool:
             continue
         columns = layers_by(diagram, axis)
         groups = [neurons(diagram, column) for column in columns]
-        wired = all(set(index[nid].targets) == (set(groups[i + 1]) if i + 1 < len(groups) else set())
-                    and len(index[nid].targets) == len(set(index[nid].targets))
-                    for i, group in enumerate(groups) for nid in group)
-        cut_layers_bare = all(not index[nid].targets for column, group in zip(columns, groups)
-                              for nid in set(column) - set(group))
+        wired = all(
+            set(index[nid].targets) == (set(groups[i + 1]) if i + 1 < len(groups) else set())
+            and len(index[nid].targets) == len(set(index[nid].targets))
+            for i, group in enumerate(groups)
+            for nid in group
+        )
+        cut_layers_bare = all(
+            not index[nid].targets for column, group in zip(columns, groups) for nid in set(column) - set(group)
+        )
         if wired and cut_layers_bare:
             return True
     return False
@@ -50,7 +54,8 @@ def _chain(diagram: Diagram) -> list[int] | None:
     starts = [nid for nid, count in incoming.items() if count == 0]
     if len(starts) != 1 or any(count > 1 for count in incoming.values()):
         return None
-    path, current = [], starts[0]
+    path: list[int] = []
+    current: int | None = starts[0]
     while current is not None and current not in path:
         path.append(current)
         targets = index[current].targets
@@ -91,8 +96,10 @@ def _assign(diagram: Diagram, names: list) -> dict[int, int] | None:
 
 def _edge_names(edges: list, names: list) -> list[tuple[int, int]]:
     def find(name) -> int:
-        return next(i for i, n in enumerate(names) if n == name or label_matches(name if isinstance(name, str)
-                                                                                   else name[0], n))
+        return next(
+            i for i, n in enumerate(names) if n == name or label_matches(name if isinstance(name, str) else name[0], n)
+        )
+
     return sorted((find(a), find(b)) for a, b in edges)
 
 
@@ -120,14 +127,16 @@ def shape_ok(diagram: Diagram, family: str, spec: dict) -> bool:
         path = _chain(diagram)
         return path is not None and len(path) == len(spec["labels"])
     if family == "flowchart":
-        expected = Counter()
+        expected: Counter[tuple[int, int]] = Counter()
         index = {node[0] if isinstance(node[0], str) else node[0][0]: i for i, node in enumerate(spec["nodes"])}
         incoming = Counter(index[b] for _, b in spec["edges"])
         outgoing = Counter(index[a] for a, _ in spec["edges"])
         for i in range(len(spec["nodes"])):
             expected[(incoming[i], outgoing[i])] += 1
         edges = sum(len(n.targets) for n in diagram.nodes)
-        return len(diagram.nodes) == len(spec["nodes"]) and edges == len(spec["edges"]) and _degrees(diagram) == expected
+        return (
+            len(diagram.nodes) == len(spec["nodes"]) and edges == len(spec["edges"]) and _degrees(diagram) == expected
+        )
     raise ValueError(f"unknown family {family!r}")
 
 

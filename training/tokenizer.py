@@ -27,17 +27,30 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}" + ASSISTANT + "{% endif %}"
 )
 # Words the format itself uses in quotes: each stays one field, as in the node lists.
-FORMAT_WORDS = ("rectangle", "round rectangle", "circle", "solid arrow", "solid line", "dashed line",
-                "data", "database", "picture", "chart", "function", "process", "model")
+FORMAT_WORDS = (
+    "rectangle",
+    "round rectangle",
+    "circle",
+    "solid arrow",
+    "solid line",
+    "dashed line",
+    "data",
+    "database",
+    "picture",
+    "chart",
+    "function",
+    "process",
+    "model",
+)
 FIELD_PATTERN = (
-    r"\[\n"                                   # opening of the node list
-    r"|\],\n|\]\n\]|\]\n?"                    # end of a node, end of the list
-    r"|\[-?\d+"                               # opening of a node with its id
-    r"|(?:, )?\[(?:-?\d+(?:, -?\d+)*)?\]"     # a whole target list
-    r"|(?:, )?\(\d+, \d+, \d+\)"              # a colour tuple
-    r'|(?:, )?"(?:' + "|".join(FORMAT_WORDS) + r')"(?=[,\]])'   # a quoted shape, style or kind
-    r"|, -?\d+"                               # a number with its leading comma
-    r'|, "'                                   # a label's opening quote: the label is cut as prose
+    r"\[\n"  # opening of the node list
+    r"|\],\n|\]\n\]|\]\n?"  # end of a node, end of the list
+    r"|\[-?\d+"  # opening of a node with its id
+    r"|(?:, )?\[(?:-?\d+(?:, -?\d+)*)?\]"  # a whole target list
+    r"|(?:, )?\(\d+, \d+, \d+\)"  # a colour tuple
+    r'|(?:, )?"(?:' + "|".join(FORMAT_WORDS) + r')"(?=[,\]])'  # a quoted shape, style or kind
+    r"|, -?\d+"  # a number with its leading comma
+    r'|, "'  # a label's opening quote: the label is cut as prose
     r"| ?[A-Za-z]+| ?\d+| ?[^\sA-Za-z\d]|\s+"  # prose
 )
 """Labels are the user's words, so they are cut exactly as the request is. The model writes each
@@ -51,10 +64,12 @@ def set_pre_tokenizer(tokenizer) -> None:
 
 
 def _pre_tokenizer():
-    return pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(FIELD_PATTERN), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(FIELD_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
 
 
 def build_tokenizer(texts, vocab_size: int = 4096) -> PreTrainedTokenizerFast:
@@ -62,11 +77,21 @@ def build_tokenizer(texts, vocab_size: int = 4096) -> PreTrainedTokenizerFast:
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = _pre_tokenizer()
     core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     core.train_from_iterator(texts, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=END, pad_token=PAD,
-                                        bos_token=None, unk_token=None, clean_up_tokenization_spaces=False)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token=END,
+        pad_token=PAD,
+        bos_token=None,
+        unk_token=None,
+        clean_up_tokenization_spaces=False,
+    )
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.add_special_tokens({"additional_special_tokens": [USER, ASSISTANT]})
     # The prompt's fixed sentences cost one token each instead of ~180 tokens per example.
@@ -81,6 +106,7 @@ def retokenize(source: Path, out: Path) -> Path:
     here, to write labels cut as the request is (and so to copy them).
     """
     from transformers import AutoTokenizer
+
     shutil.copytree(source, out, dirs_exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(out)
     set_pre_tokenizer(tokenizer)

@@ -33,11 +33,11 @@ def family_agreement(latents: np.ndarray, families: np.ndarray, k: int = 5, bloc
     points = normalise(latents)
     same = []
     for start in range(0, len(points), block):
-        similarity = points[start:start + block] @ points.T
+        similarity = points[start : start + block] @ points.T
         rows = np.arange(len(similarity))
-        similarity[rows, rows + start] = -np.inf          # never its own neighbour
+        similarity[rows, rows + start] = -np.inf  # never its own neighbour
         nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        same.append(families[nearest] == families[start:start + block, None])
+        same.append(families[nearest] == families[start : start + block, None])
     return float(np.concatenate(same).mean())
 
 
@@ -47,20 +47,31 @@ def ae_metrics(model, data: ScorerDataset) -> dict:
         error = float(ae_loss(model, images, None))
     clean = np.array([True] + [g != p for g, p in zip(data.groups[1:], data.groups[:-1])])
     latents = nets.predict(model, data.images[clean])
-    return {"reconstruction_mse": error, "family_top5": family_agreement(latents, data.families[clean]),
-            "n": len(data)}
+    return {"reconstruction_mse": error, "family_top5": family_agreement(latents, data.families[clean]), "n": len(data)}
 
 
-def train_ae(train: ScorerDataset, val: ScorerDataset, settings: FitSettings, latent: int = 32,
-             progress: bool = True, start_from: str | None = None):
+def train_ae(
+    train: ScorerDataset,
+    val: ScorerDataset,
+    settings: FitSettings,
+    latent: int = 32,
+    progress: bool = True,
+    start_from: str | None = None,
+):
     model = nets.load(start_from)[0] if start_from else nets.ConvAutoencoder(latent)
     report = fit(model, ae_loss, (train.images, train.labels), (val.images, val.labels), settings, progress)
     return model, {**ae_metrics(model, val), "minutes": report["minutes"], "epochs": len(report["history"])}
 
 
 def main(argv: list[str] | None = None) -> None:
-    scorer_cli(argv, __doc__, "ae", lambda train, val, settings, args: train_ae(train, val, settings, args.latent),
-               per_base=4, extra=lambda parser: parser.add_argument("--latent", type=int, default=32))
+    scorer_cli(
+        argv,
+        __doc__,
+        "ae",
+        lambda train, val, settings, args: train_ae(train, val, settings, args.latent),
+        per_base=4,
+        extra=lambda parser: parser.add_argument("--latent", type=int, default=32),
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from ml.scoring import nets
 from training.fit import FitSettings, fit, scorer_cli
 from training.scorer_data import ScorerDataset
 
-RATING_BLEND = 0.5   # share of the mean user rating in a rated diagram's target
+RATING_BLEND = 0.5  # share of the mean user rating in a rated diagram's target
 
 
 def cnn_loss(model, images, labels):
@@ -24,11 +24,14 @@ def cnn_loss(model, images, labels):
 
 
 def regression_metrics(model, data: ScorerDataset) -> dict:
-    from scipy.stats import spearmanr      # here, not at the top: the AE retrain never needs scipy
+    from scipy.stats import spearmanr  # here, not at the top: the AE retrain never needs scipy
 
     predicted = nets.predict(model, data.images)
-    return {"mae": float(np.abs(predicted - data.labels).mean()),
-            "spearman": float(spearmanr(predicted, data.labels).statistic), "n": len(data)}
+    return {
+        "mae": float(np.abs(predicted - data.labels).mean()),
+        "spearman": float(spearmanr(predicted, data.labels).statistic),
+        "n": len(data),
+    }
 
 
 def blended_targets(analytic: np.ndarray, mean_ratings: np.ndarray) -> np.ndarray:
@@ -36,12 +39,16 @@ def blended_targets(analytic: np.ndarray, mean_ratings: np.ndarray) -> np.ndarra
     return (RATING_BLEND * mean_ratings + (1 - RATING_BLEND) * analytic).astype(np.float32)
 
 
-def train_cnn(train: ScorerDataset, val: ScorerDataset, settings: FitSettings, start_from: str | None = None,
-              progress: bool = True):
+def train_cnn(
+    train: ScorerDataset,
+    val: ScorerDataset,
+    settings: FitSettings,
+    start_from: str | None = None,
+    progress: bool = True,
+):
     model = nets.load(start_from)[0] if start_from else nets.ReadabilityCNN()
     report = fit(model, cnn_loss, (train.images, train.labels), (val.images, val.labels), settings, progress)
-    return model, {**regression_metrics(model, val), "minutes": report["minutes"],
-                   "epochs": len(report["history"])}
+    return model, {**regression_metrics(model, val), "minutes": report["minutes"], "epochs": len(report["history"])}
 
 
 def main(argv: list[str] | None = None) -> None:

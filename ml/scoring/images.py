@@ -6,7 +6,7 @@ canvas; here every scorer sees all of it at 160x96 (the canvas's 5:3 aspect).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -36,8 +36,7 @@ def render_input(diagram: Diagram) -> np.ndarray:
 def batch(images: Sequence[Image.Image | np.ndarray]) -> np.ndarray:
     """(n, 3, 96, 160) float32 from images or already converted arrays."""
     arrays = [item if isinstance(item, np.ndarray) else to_array(item) for item in images]
-    return np.stack(arrays).astype(np.float32) if arrays else np.zeros((0, 3, INPUT_HEIGHT, INPUT_WIDTH),
-                                                                       np.float32)
+    return np.stack(arrays).astype(np.float32) if arrays else np.zeros((0, 3, INPUT_HEIGHT, INPUT_WIDTH), np.float32)
 
 
 assert abs(CANVAS_WIDTH / CANVAS_HEIGHT - INPUT_WIDTH / INPUT_HEIGHT) < 1e-6, "input keeps the canvas aspect"

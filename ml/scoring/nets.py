@@ -12,10 +12,11 @@ import json
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 import safetensors.torch
+import torch
 from safetensors import SafetensorError
 from torch import nn
 
@@ -57,7 +58,7 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, latent: int = 32, channels: tuple[int, ...] = (16, 32, 48, 64)):
         super().__init__()
-        self.config = {"latent": latent, "channels": list(channels)}
+        self.config: dict[str, Any] = {"latent": latent, "channels": list(channels)}
         self.encoder = _trunk(channels)
         self.map_h, self.map_w = INPUT_HEIGHT // 2 ** len(channels), INPUT_WIDTH // 2 ** len(channels)
         flat = channels[-1] * self.map_h * self.map_w
@@ -114,8 +115,7 @@ def save(model: nn.Module, path: str | Path, kind: str, metrics: dict, data_size
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     write_atomically(path, safetensors.torch.save(tensors))
-    meta = {"kind": kind, "config": model.config, "version": new_version(),
-            "data_size": data_size, "metrics": metrics}
+    meta = {"kind": kind, "config": model.config, "version": new_version(), "data_size": data_size, "metrics": metrics}
     write_atomically(path.with_suffix(".json"), json.dumps(meta, indent=1).encode())
     return path
 
@@ -142,9 +142,10 @@ def predict(model: nn.Module, arrays: np.ndarray, batch_size: int = 64) -> np.nd
     """CNN scores (n,) or AE latents (n, d) for a batch of scorer inputs."""
     outputs = []
     for start in range(0, len(arrays), batch_size):
-        chunk = torch.from_numpy(arrays[start:start + batch_size])
+        chunk = torch.from_numpy(arrays[start : start + batch_size])
         out = model.encode(chunk) if isinstance(model, ConvAutoencoder) else model(chunk)
         outputs.append(out.numpy())
     if not outputs:
-        return np.zeros((0,) if isinstance(model, ReadabilityCNN) else (0, model.config["latent"]), np.float32)
+        latent = model.config["latent"] if isinstance(model, ConvAutoencoder) else None
+        return np.zeros((0,) if latent is None else (0, latent), np.float32)
     return np.concatenate(outputs)

@@ -1,4 +1,4 @@
-"""Errors that the command line reports as one clear line (exit code 2), never as a traceback.
+"""Errors the command line and the bot report as one clear line (the CLI exits 2), never as a traceback.
 
 Any other exception reaching diagrambot.cli is a bug: still one line, exit code 1 (-v adds the traceback).
 """
