@@ -14,6 +14,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+class PoolGenerator:
+    """A generator backend that replays one request's sampled texts, so `ml.pipeline.run` ranks exactly those."""
+
+    name = "pool"
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+
+    def generate(self, request: str, n: int, seed: int | None = None) -> list[str]:
+        return self.texts[:n]
+
+
 def median_seconds(func, repeats: int) -> float:
     """Median wall time of `repeats` calls of func()."""
     times = []

@@ -19,25 +19,13 @@ import argparse
 import json
 from pathlib import Path
 
-from _common import emit
+from _common import PoolGenerator, emit
 
 from ml.parser import ParseError, parse
 from ml.pipeline import run
 from training.evaluate import HELDOUT_SPLIT
 from training.structure import structure_ok
 from training.synthetic import read_jsonl
-
-
-class PoolGenerator:
-    """A generator backend that replays one request's sampled texts, so `run` ranks exactly those."""
-
-    name = "pool"
-
-    def __init__(self, texts: list[str]):
-        self.texts = texts
-
-    def generate(self, request: str, n: int, seed: int | None = None) -> list[str]:
-        return self.texts[:n]
 
 
 def sample_pool(model: str, split: Path, limit: int, size: int) -> list[dict]:

@@ -47,7 +47,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, emit
+from _common import ROOT, PoolGenerator, emit
 
 HAND_SETS = (ROOT / "training" / "heldout" / "hand-en.jsonl", ROOT / "training" / "heldout" / "test-v4.jsonl")
 FAMILY_QUOTA = {"dense": 14, "cnn": 12, "flowchart": 14}
@@ -99,18 +99,6 @@ def sample_pool(model: str, quota: dict[str, int], n: int, path: Path) -> list[d
         path.write_text(json.dumps({"model": model, "n": n, "requests": done}))
         print(f"{index:>3} {row['family']:<9} {time.perf_counter() - start:5.1f}s  {row['request'][:70]}", flush=True)
     return done
-
-
-class PoolGenerator:
-    """Replays one request's sampled texts, so the pipeline ranks exactly those."""
-
-    name = "pool"
-
-    def __init__(self, texts: list[str]):
-        self.texts = texts
-
-    def generate(self, request: str, n: int, seed: int | None = None) -> list[str]:
-        return self.texts[:n]
 
 
 def prepare(pool: list[dict], scorer) -> list[dict]:
