@@ -100,8 +100,8 @@ def load_model(name: str, adapter: str | None = None, device: str = "auto", dtyp
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = _pick_device(device)
-    if not Path(name).exists() and resolve(name).exists():
-        name = str(resolve(name))  # a shipped path such as "models/tiny-sft", from any folder
+    if resolve(name).exists():
+        name = str(resolve(name))  # a local folder, or a shipped one such as "models/tiny-sft" from any folder
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         model: typing.Any = AutoModelForCausalLM.from_pretrained(name, dtype=_pick_dtype(dtype, device))

@@ -159,15 +159,15 @@ def _rating(row: sqlite3.Row) -> Rating:
 
 
 def _user_rating(row: sqlite3.Row) -> UserRating:
-    """A rating with its candidate's latent (a row of the rating queries that join candidates)."""
+    """A rating with its candidate's latent, node list and request (a row of a rating query joining candidates)."""
     return UserRating(
         candidate_id=row["candidate_id"],
         value=row["value"],
         updated=row["updated"],
         latent=blob_to_latent(row["latent"]),
         latent_model_version=row["latent_model_version"],
-        nodes_json=row["nodes_json"] if "nodes_json" in row.keys() else None,
-        request_id=row["request_id"] if "request_id" in row.keys() else None,
+        nodes_json=row["nodes_json"],
+        request_id=row["request_id"],
     )
 
 
@@ -684,7 +684,8 @@ class Database:
     async def ratings_for_user(self, user_id: str | int) -> list[UserRating]:
         """A user's ratings with the rated candidates' latents: the k-NN's training set."""
         rows = await self._fetchall(
-            """SELECT r.candidate_id, r.value, r.updated, c.latent, c.latent_model_version
+            """SELECT r.candidate_id, r.value, r.updated, c.latent, c.latent_model_version, c.nodes_json,
+                      c.request_id
                FROM ratings r JOIN candidates c ON c.id = r.candidate_id
                WHERE r.user_id = ? ORDER BY r.candidate_id""",
             (str(user_id),),
@@ -759,7 +760,7 @@ class Database:
         """
         rows = await self._fetchall(
             """SELECT r.user_id, r.candidate_id, r.value, r.updated, c.latent,
-                      c.latent_model_version
+                      c.latent_model_version, c.nodes_json, c.request_id
                FROM ratings r JOIN candidates c ON c.id = r.candidate_id
                ORDER BY r.user_id, r.candidate_id"""
         )
