@@ -1,10 +1,11 @@
 // Reads flowcharts with Mermaid's own parser and renderer, and prints what Mermaid made of them.
 //
-// Used by tests/test_mermaid.py, which runs it as `node --input-type=module -e <this file>` from a
-// folder holding `npm install mermaid jsdom` (bare imports resolve from there, so this repository
-// needs no node_modules). Argument: a JSON file with a list of flowchart texts. Output: one JSON
-// list, per text {version, nodes: [{id, type, label}], edges: [{start, end, type, stroke}]}, where
-// label is the text the rendered SVG shows (entity codes decoded, <br> as "\n").
+// Used by tests/test_mermaid.py, which runs it as `node --input-type=module -e <this file>` from the
+// folder holding node_modules with mermaid and jsdom: the checkout, where `make setup` runs `npm ci`
+// on package.json and package-lock.json (exact versions). Argument: a JSON file with a list of
+// flowchart texts. Output: one JSON list, per text {version, nodes: [{id, type, label}], edges:
+// [{start, end, type, stroke}]}, where label is the text the rendered SVG shows (entity codes
+// decoded, <br> as "\n").
 import { readFileSync } from "node:fs";
 import { JSDOM } from "jsdom";
 

@@ -64,19 +64,41 @@ def test_same_seed_same_candidates(embedded):
     assert embedded.generate(REQUEST, 2, seed=7) == embedded.generate(REQUEST, 2, seed=7)
 
 
-def _with_decoder(generator: LocalGenerator, decoder: str, *args, **kwargs) -> tuple[list[str], dict]:
+def _with_decoder(
+    generator: LocalGenerator, decoder: str, *args, temperature: float | None = None, **kwargs
+) -> tuple[list[str], dict]:
     sampling = generator.settings.sampling
-    generator.settings.sampling = replace(sampling, decoder=decoder)
+    generator.settings.sampling = replace(
+        sampling, decoder=decoder, temperature=sampling.temperature if temperature is None else temperature
+    )
     try:
         return generator.generate(*args, **kwargs), dict(generator.last_timing)
     finally:
         generator.settings.sampling = sampling
 
 
+def test_at_temperature_zero_the_loop_and_transformers_generate_draw_the_same(embedded):
+    """What the loop promises, whatever way transformers draws its random numbers: the same model,
+    grammar, temperature, nucleus and stops as `generate`. At temperature 0 (the argmax) no random
+    draw is left, so both must write the same text, and a text that parses."""
+    loop, loop_timing = _with_decoder(embedded, "loop", REQUEST, 2, seed=11, temperature=0.0)
+    hf, hf_timing = _with_decoder(embedded, "hf", REQUEST, 2, seed=12, temperature=0.0)  # the seed must not matter
+    assert loop == hf and len(set(loop)) == 1
+    assert parse(loop[0]).diagram.nodes
+    assert loop_timing["new_tokens"] == hf_timing["new_tokens"] < embedded.settings.sampling.max_new_tokens
+
+
 def test_the_loop_draws_what_transformers_generate_draws(embedded):
-    """Same seed, same candidates: the loop only stops computing what nobody reads."""
+    """Same seed, same candidates: the loop only stops computing what nobody reads.
+
+    Token for token, this holds for the transformers and torch that requirements.lock pins (the
+    loop draws with torch.multinomial over the whole batch, as their `generate` does). It is kept
+    because ml.generator promises it (a seed gives the candidates `generate` gives); a `make lock`
+    onto a transformers that samples differently fails here, on purpose. The version-independent
+    part of the promise is the test above."""
     loop, loop_timing = _with_decoder(embedded, "loop", REQUEST, 4, seed=5)
     hf, hf_timing = _with_decoder(embedded, "hf", REQUEST, 4, seed=5)
+    assert all(parse(text).diagram.nodes for text in loop + hf)  # the grammar holds both to the node list
     assert loop == hf
     assert loop_timing["new_tokens"] == hf_timing["new_tokens"]
     assert hf_timing["row_steps"] == 4 * hf_timing["new_tokens"]
@@ -276,10 +298,10 @@ def test_http_backend_settings_are_checked(settings, message):
 def test_http_backend_timeout_bounds_the_whole_call(fake_server):
     _FakeOpenAI.one_choice, _FakeOpenAI.delay = True, 0.6
     generator = OpenAIGenerator(GeneratorSettings(backend="openai", url=fake_server, timeout_s=1))
-    start = time.monotonic()
+    # Each request alone answers within the 1 s (0.6 s), four of them do not: the call fails after
+    # the second request (the first if this machine is slow), never reaching the third.
     with pytest.raises(UserError, match=r"did not answer within 1 s \(\[generator\] timeout_s"):
         generator.generate(REQUEST, 4)
-    assert time.monotonic() - start < 2.5
     assert 1 <= len(_FakeOpenAI.seen) <= 2
 
 

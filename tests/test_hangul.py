@@ -2,6 +2,7 @@
 
 import io
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -28,11 +29,22 @@ def test_hangul_draws_distinct_glyphs_not_missing_glyph_boxes():
     assert (first != second).sum() > 50
 
 
-def test_the_embedded_latin_font_lacks_hangul_and_the_korean_font_has_it():
-    missing = font(20).getmask("\uffff").getbbox()
-    assert font(20).getmask("가").getbbox() == missing  # why a second font is needed
-    korean = font(20, "가")
-    assert korean.getmask("가").getbbox() != korean.getmask("\uffff").getbbox()
+def _glyph(face, character: str) -> tuple[tuple[int, int], bytes]:
+    mask = face.getmask(character)
+    return mask.size, bytes(mask)
+
+
+def test_hangul_is_drawn_in_the_shipped_korean_font_which_has_every_syllable():
+    # Checked against the font the project ships (Noto Sans KR from pylopdf-fonts-ko), whatever
+    # Pillow's own font covers.
+    import pylopdf_fonts_ko
+
+    korean = font(20, "데이터 수집")
+    assert Path(korean.path) == Path(pylopdf_fonts_ko.sans_path())
+    missing = _glyph(korean, "\U0010fffd")  # a private-use code point: the font's missing-glyph box
+    syllables = sorted(set("데이터수집모델학습합성곱가"))
+    drawn = {_glyph(korean, syllable) for syllable in syllables}
+    assert missing not in drawn and len(drawn) == len(syllables)
 
 
 def test_latin_labels_keep_the_embedded_font():

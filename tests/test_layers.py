@@ -12,6 +12,7 @@ those inside functions and under TYPE_CHECKING: a lazy import is still a depende
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -92,15 +93,28 @@ def test_the_layer_check_sees_a_lazy_import(tmp_path):
 
 def test_drawing_commands_do_not_load_torch(tmp_path):
     """`diagrambot render`, `score` and `db` start fast: torch (seconds, hundreds of MB) is never imported."""
+    from test_storage_cli import populate  # a database with requests, candidates, posts and ratings
+
+    db, data = tmp_path / "db.sqlite3", tmp_path / "data"
+    populate(db, data)
     script = f"""
 import sys
 from diagrambot.cli import main
 codes = [main(["render", "examples/dense_network.txt", "-o", r"{tmp_path / "x.png"}"]),
          main(["score", "examples/cnn_layers.txt"]),
-         main(["db", "stats", "--db", r"{tmp_path / "db.sqlite3"}", "--data-dir", r"{tmp_path}"])]
+         main(["db", "stats", "--db", r"{db}", "--data-dir", r"{data}"])]
 heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "transformers", "sklearn", "discord"}})
 print("HEAVY", codes, heavy)
 """
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "HEAVY [0, 0, 2] []"
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "HEAVY [0, 0, 0] []"  # every command ran to the end, `db stats` included
+    stats = json.loads(lines[-2])  # what `db stats` printed: it read the database
+    assert stats["path"] == str(db) and stats["bytes"] > 0
+    assert {k: v for k, v in stats.items() if k in ("users", "requests", "candidates", "ratings")} == {
+        "users": 2,
+        "requests": 2,
+        "candidates": 2,
+        "ratings": 3,
+    }

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -34,8 +35,9 @@ TRICKY_LABELS = [
     "\ufb02\u00b0\u00b035\u00b6\u00df",
     "*a* _b_ = c! d? it's +1, x --> y -.- z / 2.5",
 ]
-# Where `npm install mermaid jsdom` was run, for the test that runs Mermaid itself.
-MERMAID_DIR = Path(os.environ.get("DIAGRAMBOT_MERMAID_DIR", Path.home() / ".cache" / "diagrambot" / "mermaid"))
+# Where mermaid and jsdom are installed, for the test that runs Mermaid itself: the checkout, where
+# `make setup` runs `npm ci` (package.json and package-lock.json pin both) whenever node is present.
+MERMAID_DIR = Path(os.environ.get("DIAGRAMBOT_MERMAID_DIR", ROOT))
 
 HEADER = re.compile(r"flowchart (LR|TB)")
 NODE = re.compile(r'    (\w+)(?:\["([^"]*)"\]|\(\("([^"]*)"\)\)|\("([^"]*)"\))')
@@ -218,12 +220,19 @@ def test_blank_and_control_character_labels_fall_back_to_the_node_number():
 # ---------------------------------------------------------------- Mermaid itself
 
 
+def _cannot(reason: str) -> NoReturn:
+    """Skip, with the reason; where Mermaid must run (DIAGRAMBOT_REQUIRE_MERMAID=1, as in CI), fail."""
+    if os.environ.get("DIAGRAMBOT_REQUIRE_MERMAID"):
+        pytest.fail(f"Mermaid itself must run here (DIAGRAMBOT_REQUIRE_MERMAID), but {reason}")
+    pytest.skip(reason)
+
+
 def run_mermaid(texts: list[str], tmp_path: Path) -> list[dict]:
     """What Mermaid's parser and renderer make of each text (tests/mermaid_check.mjs), or skip."""
     if shutil.which("node") is None:
-        pytest.skip("node is not installed")
+        _cannot("node is not installed")
     if not all((MERMAID_DIR / "node_modules" / package).is_dir() for package in ("mermaid", "jsdom")):
-        pytest.skip(f"no mermaid and jsdom in {MERMAID_DIR} (npm install --prefix {MERMAID_DIR} mermaid jsdom)")
+        _cannot(f"no mermaid and jsdom in {MERMAID_DIR}/node_modules (run `npm ci` there, or `make setup`)")
     source = tmp_path / "texts.json"
     source.write_text(json.dumps(texts), encoding="utf-8")
     script = (Path(__file__).parent / "mermaid_check.mjs").read_text(encoding="utf-8")

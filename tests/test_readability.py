@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -288,33 +287,31 @@ def _ring(nodes: int, targets_per_node: int) -> Diagram:
     )
 
 
-def _cost(d: Diagram) -> tuple[Readability, float, float]:
-    """The readability, the seconds it took and the peak of memory allocated meanwhile (MB)."""
+def _cost(d: Diagram) -> tuple[Readability, float]:
+    """The readability and the peak of memory allocated meanwhile (MB); time is for bench/ (fuzz.py)."""
     tracemalloc.start()
     try:
-        started = time.perf_counter()
         r = readability(d)
-        seconds = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1] / 1e6
     finally:
         tracemalloc.stop()
-    return r, seconds, peak
+    return r, peak
 
 
-def test_a_diagram_at_the_parser_bounds_scores_fast_in_little_memory():
-    # Edge pairs used to be compared in whole edges x edges tables: 190 MB and about 3 s here.
+def test_a_diagram_at_the_parser_bounds_scores_in_little_memory():
+    # Edge pairs used to be compared in whole edges x edges tables: 190 MB (and about 3 s) here;
+    # in blocks, about 5 MB (and 0.2 s).
     d = _ring(MAX_NODES, MAX_EDGES // MAX_NODES)
     assert len(list(d.edges())) == MAX_EDGES
-    r, seconds, peak = _cost(d)
+    r, peak = _cost(d)
     assert peak < 64, peak
-    assert seconds < 2, seconds
     assert 0 <= r.score <= 5
 
 
 def test_a_denser_diagram_than_the_parser_allows_scores_in_little_memory():
     # Stored diagrams are rebuilt without the parser: 60 nodes all pointing at each other, 3540 edges
     # (600 MB before blocks).
-    r, _, peak = _cost(_ring(60, 59))
+    r, peak = _cost(_ring(60, 59))
     assert peak < 64, peak
     assert r.metrics["edge_crossings"] < 1
 

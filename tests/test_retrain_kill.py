@@ -217,7 +217,7 @@ async def test_killing_the_bot_mid_retrain_kills_the_job_and_the_next_start_clea
     monkeypatch.setenv(jobs.HOLD_AT_ENV, "reembedding")  # the job stops there, half re-embedded
     runner = start_runner(db_path, data_dir, [""])
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 240  # a hang guard
         while not (children_of(runner.pid) and staged_rows(db_path)):
             assert runner.poll() is None, runner.communicate()
             assert time.monotonic() < deadline, "the job never reached re-embedding"
@@ -225,7 +225,7 @@ async def test_killing_the_bot_mid_retrain_kills_the_job_and_the_next_start_clea
         (child,) = children_of(runner.pid)
         runner.kill()  # the bot dies, SIGKILL: no clean-up runs
         runner.wait()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10  # a hang guard: PR_SET_PDEATHSIG ends it at once
         while processes_mentioning(str(tmp_path)):
             assert time.monotonic() < deadline, f"the job's process {child} outlived the bot"
             await asyncio.sleep(0.1)
@@ -259,7 +259,7 @@ def test_without_pdeathsig_a_job_process_still_exits_when_its_parent_dies(tmp_pa
         assert alive(child)
         parent.kill()
         parent.wait()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 5  # a hang guard: the child looks every 0.05 s
         while alive(child):
             assert time.monotonic() < deadline, "the child outlived its parent"
             time.sleep(0.05)
