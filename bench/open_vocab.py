@@ -1,7 +1,7 @@
 """The pipeline's pick of 16 on the hand-written sets: right, distinct, varied, and how fast.
 
     python bench/open_vocab.py                                  # the embedded model on hand-en
-    python bench/open_vocab.py --sets hand-en,hand-ko --baseline runs/tiny-v12
+    python bench/open_vocab.py --sets hand-en,hand-ko --baseline models/tiny-sft   # planner + drawer vs drawer alone
     python bench/open_vocab.py --sample 32 --decoders hf,loop   # before/after of the decoding loop
     python bench/open_vocab.py --sample 10 --candidates 4 --url http://127.0.0.1:8000   # through a server
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import typing
 
 from _common import emit
 
@@ -56,11 +57,12 @@ class Tally:
         self.exact = self.top3_ok = self.top3_cases = self.invented = self.words = 0
         self.parsed = self.candidates = 0
         self.texts: list[list[str]] = []
+        self.failures: dict[str, int] = {}
 
     def add(self, case, result, seconds: float) -> None:
         from ml.parser import serialize
         from training.evaluate import invented_words
-        from training.structure import structure_ok
+        from training.structure import failure
 
         self.seconds.append(seconds)
         self.generate_seconds.append(result.timings["generate_s"])
@@ -70,7 +72,12 @@ class Tally:
         self.texts.append(sorted(c.text for c in result.candidates))
         if parsed:
             best = parsed[0].diagram
-            self.exact += structure_ok(best, case.family, case.spec)
+            why = failure(best, case.family, case.spec)
+            self.exact += why is None
+            if why:
+                self.failures[why] = self.failures.get(why, 0) + 1
+        else:
+            self.failures["unparsed"] = self.failures.get("unparsed", 0) + 1
             made_up, total = invented_words(case.request, best)
             self.invented, self.words = self.invented + made_up, self.words + total
         distinct = {serialize(c.diagram) for c in parsed}
@@ -98,27 +105,28 @@ class Tally:
             "top3_distinct_when_possible": f"{self.top3_ok}/{self.top3_cases}",
             "styles_median": statistics.median(self.styles),
             "styles_min": min(self.styles),
+            "failures": dict(sorted(self.failures.items())),
         }
 
 
-def measure(model: str, cases, decoders: list[str], args) -> dict[str, Tally]:
+def measure(model: str, planner: str, cases, decoders: list[str], args) -> dict[str, Tally]:
     """Every case with each decoder in turn (one loaded model), the same seed for all."""
-    from ml.generator import GeneratorSettings, LocalGenerator, OpenAIGenerator
+    from ml.generator import Generator, GeneratorSettings, LocalGenerator, OpenAIGenerator, make_generator
     from ml.pipeline import run
 
-    generator: LocalGenerator | OpenAIGenerator
+    generator: Generator
     if args.url:
         generator = OpenAIGenerator(
             GeneratorSettings(backend="openai", model=model, url=args.url, server=args.server, timeout_s=3600)
         )
     else:
-        generator = LocalGenerator(GeneratorSettings(model=model, threads=args.threads))
+        generator = make_generator(GeneratorSettings(model=model, threads=args.threads, planner=planner))
     generator.generate("two nodes", 2, seed=0)  # warm-up
     tallies = {decoder: Tally() for decoder in decoders}
     for i, case in enumerate(cases):
         for decoder in decoders:
-            if isinstance(generator, LocalGenerator):
-                generator.settings.sampling.decoder = decoder
+            if not isinstance(generator, OpenAIGenerator):
+                typing.cast(LocalGenerator, generator).settings.sampling.decoder = decoder
             start = time.perf_counter()
             result = run(case.request, generator, args.candidates, seed=i)
             tallies[decoder].add(case, result, time.perf_counter() - start)
@@ -130,7 +138,10 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="models/tiny-sft")
-    parser.add_argument("--baseline", default=None, help="another model folder, run on the same requests")
+    parser.add_argument("--planner", default=None, help="the planner model (default: the shipped one; '' for none)")
+    parser.add_argument(
+        "--baseline", default=None, help="another drawer, run without a planner on the same requests (the before)"
+    )
     parser.add_argument("--sets", default="hand-en")
     parser.add_argument("--limit", type=int, default=0, help="the first N requests per set (0 = all)")
     parser.add_argument("--sample", type=int, default=0, help="N requests per set, evenly spaced (0 = see --limit)")
@@ -146,6 +157,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     decoders = ["server"] if args.url else [d for d in args.decoders.split(",") if d]
+    from ml.paths import EMBEDDED_PLANNER
+
+    planner = str(EMBEDDED_PLANNER) if args.planner is None else args.planner
     figures = {
         "bench": "open_vocab",
         "candidates": args.candidates,
@@ -154,9 +168,9 @@ def main() -> None:
     }
     for name in args.sets.split(","):
         cases = pick(read_cases(SETS[name]), args.limit, args.sample)
-        models = {name: args.model, **({f"{name}_baseline": args.baseline} if args.baseline else {})}
-        for key, model in models.items():
-            tallies = measure(model, cases, decoders, args)
+        models = {name: (args.model, planner), **({f"{name}_baseline": (args.baseline, "")} if args.baseline else {})}
+        for key, (model, model_planner) in models.items():
+            tallies = measure(model, model_planner, cases, decoders, args)
             for decoder, tally in tallies.items():
                 label = key if len(decoders) == 1 else f"{key}_{decoder}"
                 figures[label] = {"decoder": decoder, **tally.figures()}

@@ -20,6 +20,7 @@ import discord
 from bot import i18n
 from bot.context import context_of
 from bot.intake import tell
+from ml import reading as ml_reading
 from ml.diagram import Diagram
 from ml.drawio import drawio_text
 from ml.export import pptx_bytes, svg_text
@@ -144,6 +145,22 @@ class RemixButton(
         )
 
 
+def _reading_text(model_text: str, diagram: Diagram, locale) -> str:
+    """What the request was understood as, in words, then how to correct it ("" when unknown)."""
+    reading = ml_reading.read(model_text, diagram)
+    if reading is None:
+        return ""
+    arrow = " → "
+    if reading.family == "flowchart":
+        edges = ", ".join(f"{a}{arrow}{b}" for a, b in reading.edges) or "-"
+        line = i18n.text(
+            "button.reading_flowchart", locale, count=len(reading.items), items=", ".join(reading.items), edges=edges
+        )
+    else:
+        line = i18n.text(f"button.reading_{reading.family}", locale, items=arrow.join(reading.items))
+    return f"{line}\n{i18n.text('button.reading_fix', locale)}\n"
+
+
 class SpecButton(
     RequesterOnly, discord.ui.DynamicItem[discord.ui.Button], template=r"diagram:spec:(?P<candidate>\d+):(?P<user>\d+)"
 ):
@@ -163,12 +180,12 @@ class SpecButton(
         candidate = await _stored_candidate(interaction, self.candidate_id)
         if candidate is None:
             return
-        spec = serialize(Diagram.from_lists(json.loads(candidate.nodes_json)))
+        diagram = Diagram.from_lists(json.loads(candidate.nodes_json))
+        locale = i18n.locale_of(interaction)
+        sent = i18n.text("button.spec_sent", locale, rank=candidate.rank, request=candidate.request_id)
         await interaction.followup.send(
-            i18n.text(
-                "button.spec_sent", i18n.locale_of(interaction), rank=candidate.rank, request=candidate.request_id
-            ),
-            file=discord.File(io.BytesIO(spec.encode()), filename=f"diagram-{candidate.id}.txt"),
+            _reading_text(candidate.model_text, diagram, locale) + sent,
+            file=discord.File(io.BytesIO(serialize(diagram).encode()), filename=f"diagram-{candidate.id}.txt"),
             ephemeral=True,
         )
 

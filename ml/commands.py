@@ -287,6 +287,7 @@ def run_generate(args: argparse.Namespace) -> int:
     import time
 
     from ml.pipeline import RequestError, check_request
+    from ml.reading import read as read_reading
     from ml.service import DiagramService
 
     try:
@@ -296,6 +297,8 @@ def run_generate(args: argparse.Namespace) -> int:
     settings = args.settings  # [generator], [pipeline], [scoring] from --config (diagrambot.cli)
     if args.model:
         settings.generator.model = args.model
+    if args.planner is not None:
+        settings.generator.planner = args.planner
     if args.no_grammar:
         settings.generator.sampling.grammar = False
     try:
@@ -341,7 +344,12 @@ def run_generate(args: argparse.Namespace) -> int:
         f"{parsed}/{len(result.candidates)} candidates parsed in {timings['total_s']:.1f} s "
         f"(generation {timings['generate_s']:.1f} s); results in {out / 'result.json'}"
     )
-    for candidate in result.distinct[: args.top]:
+    shown = result.distinct[: args.top]
+    reading = read_reading(shown[0].text, shown[0].diagram) if shown and shown[0].diagram else None
+    if reading is not None:
+        links = "; ".join(f"{a} -> {b}" for a, b in reading.edges)
+        print(f"  read as a {reading.family}: {' -> '.join(reading.items)}" + (f" (links: {links})" if links else ""))
+    for candidate in shown:
         assert candidate.diagram is not None  # `distinct` holds only parsed candidates
         print(
             f"  #{candidate.rank}: score {candidate.final:.2f}, {len(candidate.diagram.nodes)} nodes "
@@ -385,6 +393,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     generate_cmd.add_argument("--out", default="out/generate", help="folder for result.json and the PNGs")
     generate_cmd.add_argument("--seed", type=int, default=None, help="sampling seed, for repeatable output")
     generate_cmd.add_argument("--model", help="hub id or local path (overrides [generator] model)")
+    generate_cmd.add_argument(
+        "--planner", help="the planner model folder (overrides [generator] planner; '' to let the model read alone)"
+    )
     generate_cmd.add_argument("--config", help="config.toml (defaults: the embedded model, on this machine)")
     generate_cmd.add_argument("--no-grammar", action="store_true", help="sample without grammar constraints")
     generate_cmd.add_argument("--user", help="rank for this user (their past ratings feed the k-NN)")

@@ -15,6 +15,7 @@ from ml.geometry import layers_by
 
 ID_STRIDE = 100
 MAX_FULL_LAYER = 10
+SHOWN_TOP, SHOWN_BOTTOM = 3, 2  # the neurons kept of a layer too large to draw
 _SIZE = re.compile(r"\d+")
 
 
@@ -49,3 +50,22 @@ def neurons(diagram: Diagram, layer: list[int]) -> list[int]:
     """The layer's node ids less its ellipsis node."""
     index = diagram.by_id()
     return [nid for nid in layer if ellipsis_size(index[nid].label) is None]
+
+
+def dense_ids(layers: list[int]) -> list[list[int]]:
+    """Node No. of each drawn node, per layer, top to bottom: 100 * layer + position (101, 102, ... 201, ...).
+
+    A layer's target list then depends only on the next layer's index and size, never on a
+    running total of earlier layers, which is what a small generator kept getting wrong. A layer
+    of more than MAX_FULL_LAYER neurons is drawn as its first three, an ellipsis node numbered
+    100 * layer (100, 200, ...) and two more: [101, 102, 103, 100, 104, 105].
+    """
+    ids = []
+    for li, count in enumerate(layers):
+        base = ID_STRIDE * (li + 1)
+        if count > MAX_FULL_LAYER:
+            shown = [base + i + 1 for i in range(SHOWN_TOP + SHOWN_BOTTOM)]
+            ids.append(shown[:SHOWN_TOP] + [base] + shown[SHOWN_TOP:])
+        else:
+            ids.append([base + i + 1 for i in range(count)])
+    return ids

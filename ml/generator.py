@@ -28,8 +28,11 @@ from pathlib import Path
 from typing import Protocol
 
 from ml.errors import UserError
-from ml.paths import EMBEDDED_MODEL, resolve
+from ml.paths import EMBEDDED_MODEL, EMBEDDED_PLANNER, resolve
 from ml.prompt import chat, prompt_ids
+
+if typing.TYPE_CHECKING:
+    from ml.planner import Plan, Planner
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class SamplingSettings:
     grammar_top_k: int = 16
     copy_names: bool = False  # hold a plan's names to spans of the request (ml.plan; for copy-trained models)
     decoder: str = "loop"  # loop: LocalGenerator's own sampling loop | hf: transformers' generate
+    plans: int = 8  # plans the planner samples besides its greedy one (ml.planner), 0: greedy only
 
 
 @dataclass
@@ -52,6 +56,7 @@ class GeneratorSettings:
     backend: str = "local"  # local | openai
     model: str = str(EMBEDDED_MODEL)  # hub id or local path
     adapter: str | None = None  # LoRA adapter path (peft), optional
+    planner: str = str(EMBEDDED_PLANNER)  # local backend: the model that reads the request into a plan; "" = none
     device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     threads: int = 0  # CPU threads for torch, 0 = torch's default
@@ -157,17 +162,31 @@ class LocalGenerator:
         self._lock = threading.Lock()  # one generate at a time per model
         self.last_timing: dict[str, float] = {}
 
-    def generate(self, request: str, n: int, seed: int | None = None, max_new_tokens: int | None = None) -> list[str]:
+    def generate(
+        self, request: str, n: int, seed: int | None = None, max_new_tokens: int | None = None, plan: Plan | None = None
+    ) -> list[str]:
+        """n node lists; with a `plan` (ml.planner), each begins with its plan line and draws exactly it."""
         import torch
         from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
-        from ml.grammar import NodeListGrammar
+        from ml.grammar import HEAD, NodeListGrammar
 
         sampling = self.settings.sampling
         ids = prompt_ids(self.tokenizer, request)
+        # The plan line and the list's opening, tokenized as training tokenized them (the line's
+        # last "]" and the newline are one token there, so the opening goes with it).
+        prefix = plan.drawer_line() + "\n" + HEAD if plan is not None else ""
+        if prefix:
+            ids += list(self.tokenizer(prefix, add_special_tokens=False)["input_ids"])
         grammar = (
             NodeListGrammar(
-                self.tokenizer, len(ids), sampling.grammar_top_k, self._pieces, request if sampling.copy_names else None
+                self.tokenizer,
+                len(ids),
+                sampling.grammar_top_k,
+                self._pieces,
+                request if sampling.copy_names else None,
+                prefix=prefix,
+                hold=plan.hold() if plan is not None else None,
             )
             if sampling.grammar
             else None
@@ -188,7 +207,7 @@ class LocalGenerator:
             "row_steps": row_steps,
             "prompt_tokens": len(ids),
         }
-        return [self.tokenizer.decode(row, skip_special_tokens=True) for row in rows]
+        return [prefix + self.tokenizer.decode(row, skip_special_tokens=True) for row in rows]
 
     def _hf_generate(self, ids, n, limit, grammar, warpers) -> tuple[list[list[int]], int, int]:
         """transformers' `generate`: every row runs until the last one ends."""
@@ -489,9 +508,48 @@ class OpenAIGenerator:
         return texts
 
 
+class PlannedGenerator:
+    """The planner reads the request into a plan; the local drawer draws that plan and nothing else.
+
+    Each model does what it can learn on the project's CPUs: the byte-level planner copies the
+    user's names and reads their sizes, the drawer lays them out. Without a reading (no plan the
+    request holds), the drawer reads the request itself, as before.
+    """
+
+    def __init__(self, drawer: LocalGenerator, planner: Planner, planner_name: str):
+        self.drawer, self.planner = drawer, planner
+        self.name = f"{drawer.name}+{planner_name}"
+        self.settings = drawer.settings
+        self.last_plan: Plan | None = None
+        self.last_timing: dict[str, float] = {}
+
+    def generate(self, request: str, n: int, seed: int | None = None) -> list[str]:
+        plan = self.planner.plan(request, seed)
+        self.last_plan = plan
+        texts = self.drawer.generate(request, n, seed, plan=plan)
+        plan_s = self.planner.last_timing.get("plan_s", 0.0)
+        self.last_timing = {
+            **self.drawer.last_timing,
+            "plan_s": plan_s,
+            "generate_s": self.drawer.last_timing.get("generate_s", 0.0) + plan_s,
+        }
+        return texts
+
+
 def make_generator(settings: GeneratorSettings) -> Generator:
     if settings.backend == "openai":
         return OpenAIGenerator(settings)
     if settings.backend == "local":
-        return LocalGenerator(settings)
+        drawer = LocalGenerator(settings)
+        if not settings.planner:
+            return drawer
+        from ml.planner import load_planner
+
+        path = resolve(settings.planner)
+        if not path.exists():
+            if path != EMBEDDED_PLANNER:
+                raise UserError(f"[generator] planner {settings.planner!r} is not a folder with a planner model")
+            log.warning("no planner shipped at %s: the drawer reads requests itself", path)
+            return drawer
+        return PlannedGenerator(drawer, load_planner(str(path), settings.sampling.plans), path.name)
     raise UserError(f"unknown [generator] backend {settings.backend!r}: use 'local' or 'openai'")

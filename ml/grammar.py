@@ -25,7 +25,16 @@ import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
 from ml.node_syntax import NODE
-from ml.plan import node_patterns, plan_slips, strays_from_request
+from ml.plan import (
+    ColumnPattern,
+    NodePattern,
+    PlacedPattern,
+    PlannedNode,
+    held_patterns,
+    node_patterns,
+    plan_slips,
+    strays_from_request,
+)
 
 # The text after the last "],\n": some more nodes, possibly the closing of the list.
 TAIL = regex.compile(rf"(?:{NODE},\n)*(?:{NODE}(?:\n\])?)?")
@@ -53,25 +62,54 @@ def _tail_start(text: str) -> int:
     return cut + 3 if cut >= 0 else head_end
 
 
-def _follows_plan(patterns: tuple[regex.Pattern, ...], text: str, list_start: int, start: int, partial: bool) -> bool:
+Held = tuple[NodePattern, ...] | None  # a plan given from outside (ml.planner): its patterns override the line's
+
+
+def _pattern_at(patterns: tuple[NodePattern, ...], place: int, text: str, at: int) -> regex.Pattern:
+    """The pattern of the node at `place`, which starts at `at` (a placed node's from the nodes before it)."""
+    pattern = patterns[place]
+    return pattern.at(text[:at]) if isinstance(pattern, PlacedPattern | ColumnPattern) else pattern
+
+
+def _forced(held: tuple[NodePattern, ...], text: str) -> str | None:
+    """The rest of the node being written when the plan fixes all of it (ml.plan.PlacedPattern)."""
+    body = _body(text)
+    if body is None or len(text) < body + len(HEAD):
+        return None
+    start = _tail_start(text)
+    place = text.count("],\n", body + len(HEAD), start)
+    if place >= len(held) or not isinstance(held[place], PlacedPattern):
+        return None
+    node = typing.cast(PlacedPattern, held[place]).literal(text[:start])
+    if node is None:
+        return None
+    whole = node + ("\n]" if place == len(held) - 1 else ",\n")
+    written = text[start:]
+    return whole[len(written) :] if whole.startswith(written) else None
+
+
+def _follows_plan(patterns: tuple[NodePattern, ...], text: str, list_start: int, start: int, partial: bool) -> bool:
     """Whether the nodes from `start` on are the ones the plan names at their places, and no more."""
     place = text.count("],\n", list_start, start)
     *whole, last = text[start:].split("],\n")
+    at = start
     for segment in whole:
-        if place >= len(patterns) or not patterns[place].fullmatch(segment + "]"):
+        if place >= len(patterns) or not _pattern_at(patterns, place, text, at).fullmatch(segment + "]"):
             return False
         place += 1
+        at += len(segment) + 3
     if place >= len(patterns):
         return False
-    if last.endswith("],") and patterns[place].fullmatch(last[:-1]):  # whole, and another must follow
+    pattern = _pattern_at(patterns, place, text, at)
+    if last.endswith("],") and pattern.fullmatch(last[:-1]):  # whole, and another must follow
         return partial and place + 1 < len(patterns)
     node = last.removesuffix("\n]").removesuffix("\n")
     if node != last:  # the list is closing: this must be the last planned node, whole
-        return place == len(patterns) - 1 and patterns[place].fullmatch(node) is not None
-    return partial and patterns[place].fullmatch(node, partial=True) is not None
+        return place == len(patterns) - 1 and pattern.fullmatch(node) is not None
+    return partial and pattern.fullmatch(node, partial=True) is not None
 
 
-def _matches(text: str, start: int, partial: bool) -> bool:
+def _matches(text: str, start: int, partial: bool, held: Held = None) -> bool:
     body = _body(text)
     if body is None or body > MAX_PLAN_CHARS:
         return body is None and partial and len(text) <= MAX_PLAN_CHARS and not plan_slips(text)
@@ -82,13 +120,13 @@ def _matches(text: str, start: int, partial: bool) -> bool:
     start = max(start, body + len(HEAD))
     if TAIL.fullmatch(text, pos=start, partial=partial) is None:
         return False
-    patterns = node_patterns(text[:body]) if body else None
+    patterns = held if held is not None else node_patterns(text[:body]) if body else None
     return patterns is None or _follows_plan(patterns, text, body + len(HEAD), start, partial)
 
 
-def extends(text: str, addition: str) -> bool:
+def extends(text: str, addition: str, held: Held = None) -> bool:
     """Whether valid-prefix `text` + `addition` can still become a complete node list."""
-    return _matches(text + addition, _tail_start(text), partial=True)
+    return _matches(text + addition, _tail_start(text), partial=True, held=held)
 
 
 def is_valid_prefix(text: str) -> bool:
@@ -101,9 +139,9 @@ def is_complete(text: str) -> bool:
     return text.endswith(LIST_END) and _matches(text, 0, partial=False)
 
 
-def _closes(checked: str) -> bool:
+def _closes(checked: str, held: Held = None) -> bool:
     """is_complete for text already known to be a valid prefix: only its unfinished part is matched."""
-    return checked.endswith(LIST_END) and _matches(checked, _tail_start(checked[:-1]), partial=False)
+    return checked.endswith(LIST_END) and _matches(checked, _tail_start(checked[:-1]), partial=False, held=held)
 
 
 def _byte_level_alphabet() -> dict[str, int]:
@@ -199,12 +237,20 @@ class NodeListGrammar(LogitsProcessor):
         top_k: int = 16,
         pieces: list[bytes] | None = None,
         request: str | None = None,
+        prefix: str = "",
+        hold: tuple[PlannedNode, ...] | None = None,
     ):
         self.pieces = pieces if pieces is not None else token_bytes(tokenizer)
         self.whole = [_whole_text(piece) for piece in self.pieces]  # None: not whole characters alone
         self.request = request  # when given, a plan's names are held to spans of it (ml.plan)
-        # Characters that may complete an unfinished one in a name held to the request.
-        self._request_chars = sorted({ch for ch in request if not ch.isascii()}) if request else []
+        self.prefix = prefix  # text every row starts with, not sampled (the planner's plan line)
+        # the planner's nodes, labels and edges: the list draws exactly these
+        self.held = held_patterns(hold) if hold else None
+        # Characters that may complete an unfinished one where the text is held: a name held to
+        # the request, or a label the planner holds (Hangul, "…").
+        held_text = (request or "") + "".join(node.label or "" for node in hold or ())
+        self._request_chars = sorted({ch for ch in held_text if not ch.isascii()})
+        self._whole_pieces = [(t, text) for t, text in enumerate(self.whole) if t != tokenizer.eos_token_id]
         self.eos = tokenizer.eos_token_id
         self.prompt_length = prompt_length
         self.top_k = top_k
@@ -223,7 +269,7 @@ class NodeListGrammar(LogitsProcessor):
     def _grow(self, rows: int) -> None:
         """Rows not seen yet begin with no text."""
         missing = max(0, rows - len(self._generated))
-        self._generated += [""] * missing
+        self._generated += [self.prefix] * missing
         self._pending += [b""] * missing
 
     def _sync(self, input_ids: torch.LongTensor) -> None:
@@ -258,8 +304,12 @@ class NodeListGrammar(LogitsProcessor):
         )
         top = best.indices.tolist()
         for line, row in enumerate(rows):
-            if not self._pending[row] and _closes(self._generated[row]):
+            if not self._pending[row] and _closes(self._generated[row], self.held):
                 mask[line, self.eos] = 0
+                continue
+            forced = self._forced_tokens(row, vocab) if self.held is not None else None
+            if forced:  # a node the plan fixes whole (a cut layer's ellipsis): its next piece, directly
+                mask[line, forced] = 0
                 continue
             first = top[line][0]
             if settled[line] and first != self.eos and self.pieces[first] and self._keeps(row, first):
@@ -277,6 +327,15 @@ class NodeListGrammar(LogitsProcessor):
             mask[line, allowed or [self.eos]] = 0
         return scores + mask
 
+    def _forced_tokens(self, row: int, vocab: int) -> list[int] | None:
+        """Where the row must write text the plan fixes to the character, the tokens that begin it."""
+        if self._pending[row]:
+            return None
+        remainder = _forced(typing.cast(tuple, self.held), self._generated[row])
+        if not remainder:
+            return None
+        return [t for t, piece in self._whole_pieces[:vocab] if piece and remainder.startswith(piece)] or None
+
     def _keeps(self, row: int, token: int) -> bool:
         addition = self.whole[token] if not self._pending[row] else None
         if addition is None:
@@ -293,7 +352,7 @@ class NodeListGrammar(LogitsProcessor):
 
     def _extends(self, row: int, addition: str) -> bool:
         text = self._generated[row]
-        if not extends(text, addition):
+        if not extends(text, addition, self.held):
             return False
         if self.request is None or _body(text) is not None:
             return True

@@ -12,6 +12,7 @@ INSTALL_ROOT = Path(__file__).resolve().parent.parent  # the checkout, or site-p
 MODELS = INSTALL_ROOT / "models"
 EXAMPLES = INSTALL_ROOT / "examples"
 EMBEDDED_MODEL = MODELS / "tiny-sft"
+EMBEDDED_PLANNER = MODELS / "planner"
 SHIPPED_SCORERS = MODELS / "scorers"
 
 

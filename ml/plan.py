@@ -28,14 +28,16 @@ A comment in any other form constrains nothing.
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeAlias
 
 import regex
 
-from ml.dense import is_ellipsis_id
+from ml.dense import dense_ids, is_ellipsis_id
 from ml.diagram import label_key
-from ml.node_syntax import LABEL, NODE_FIELDS
+from ml.node_syntax import INT, LABEL, NODE_FIELDS
 
 LAYERS_PREFIX = "# layers: "
 NODES_PREFIX = "# nodes: "
@@ -47,11 +49,37 @@ _FIELD = regex.compile(_JSON_STRING)
 _NAME = regex.compile(rf"\[{_ID}, ({_JSON_STRING})")
 
 
+LABEL_LEAD = " "  # the embedded model writes a name after a space, as it stands in the request (training/tokenizer.py)
+
+
+def plan_line(family: str, spec: dict) -> str:
+    """The answer's first line: a Python comment naming every node by its No., in drawing order.
+
+    A small generator loses count when, while writing the k-th layer, it has to find the k-th size
+    or name somewhere in the request. Writing the list once, next to the request, turns each later
+    step into a lookup by node No. (dense layers are listed as the very target lists the nodes of
+    the previous layer use). Parsers skip it as a comment; the grammar allows it as the first line.
+    Training writes it from a spec; the planner's reading (ml.planner) is written the same way.
+    """
+    if family == "dense":
+        return LAYERS_PREFIX + ", ".join(f"[{', '.join(map(str, ids))}]" for ids in dense_ids(spec["layers"]))
+    fields = [[label] for label in spec["labels"]] if family == "cnn" else spec["nodes"]
+    # Written like the node lines ('[2', ', " Conv 3x3, 64"'), so the tokens to copy are the same.
+    return NODES_PREFIX + "".join(
+        f"[{i}"
+        + "".join(f", {json.dumps((LABEL_LEAD if j == 0 else '') + f, ensure_ascii=False)}" for j, f in enumerate(item))
+        + "]"
+        for i, item in enumerate(fields, 1)
+    )
+
+
 @dataclass(frozen=True)
 class PlannedNode:
     id: int
     targets: tuple[int, ...] | None = None  # None: the plan leaves the edges to the list
-    label: str | None = None  # None: the plan holds no label
+    label: str | None = None  # None: the plan holds no label; "": the node has none (a neuron)
+    placed: tuple[int, int, int] | None = None  # a cut layer's ellipsis: its column's node, the neurons around it
+    column: int | None = None  # a neuron: the node whose x it shares (its layer's first)
 
 
 def _scan(pattern: regex.Pattern, text: str) -> list[regex.Match] | None:
@@ -175,7 +203,10 @@ def plan_slips(partial_line: str) -> bool:
 
 
 def _label_pattern(label: str | None) -> str:
-    """A node's label field: the planned one exactly, or (none planned, or not writable) any or none."""
+    """A node's label field: the planned one exactly, none ("" planned: a neuron), or (none planned,
+    or not writable) any or none."""
+    if label == "":
+        return ""
     if label is not None:
         written = json.dumps(label, ensure_ascii=False)
         if regex.fullmatch(LABEL, written):
@@ -184,18 +215,102 @@ def _label_pattern(label: str | None) -> str:
 
 
 @lru_cache(maxsize=64)
-def node_patterns(line: str) -> tuple[regex.Pattern, ...] | None:
+def node_patterns(line: str) -> tuple[NodePattern, ...] | None:
     """One pattern per planned node: the node line the plan allows at that place in the list."""
     plan = read_plan(line)
-    if plan is None:
-        return None
+    return None if plan is None else held_patterns(plan)
+
+
+class PlacedPattern:
+    """A cut layer's ellipsis box, placed from the neurons written before it (ml.dense's drawing):
+    in its layer's column, between the neurons it stands for, as large as one, unframed.
+
+    The shipped drawer predates the ellipsis rule, so the box is its last node and the grammar
+    fills in its fields; the drawer writes every neuron, edge and style around it.
+    """
+
+    def __init__(self, node_id: int, label: str, column: int, above: int, below: int):
+        self.node_id, self.label = node_id, label
+        self.anchors = tuple(_anchor(a) for a in (column, above, below))
+
+    def literal(self, text: str) -> str | None:
+        """The node's whole line, from the neurons written in `text`; None while they are not."""
+        found = [_geometry(anchor, text) for anchor in self.anchors]
+        if any(g is None for g in found):
+            return None
+        column, above, below = typing.cast(list[tuple[int, ...]], found)
+        return _placed(self.node_id, self.label, column[0], (above[1] + below[1]) // 2, column[2], column[3])
+
+    def at(self, text: str) -> regex.Pattern:
+        line = self.literal(text)
+        return _NEVER if line is None else _literal(line)
+
+
+@lru_cache(maxsize=256)
+def _placed(node_id: int, label: str, x: int, y: int, width: int, height: int) -> str:
+    written = json.dumps(label, ensure_ascii=False)
+    return (
+        f'[{node_id}, {x}, {y}, "rectangle", {width}, {height}, "solid line", '
+        f"(255, 255, 255), (255, 255, 255), [], {written}]"
+    )
+
+
+class ColumnPattern:
+    """A neuron after its layer's first: at the first one's x (a layer is a column), the rest free."""
+
+    def __init__(self, template: str, first: int):
+        self.template, self.first = template, _anchor(first)
+
+    def at(self, text: str) -> regex.Pattern:
+        first = _geometry(self.first, text)
+        return _NEVER if first is None else _compiled(self.template.replace("{x}", str(first[0])))
+
+
+def _anchor(node_id: int) -> regex.Pattern:
+    """Finds a written node's line and reads its x, y, width and height."""
+    return regex.compile(rf"(?m)^\[{node_id}, (-?\d+), (-?\d+), \"[^\"]*\", (-?\d+), (-?\d+), ")
+
+
+def _geometry(anchor: regex.Pattern, text: str) -> tuple[int, ...] | None:
+    """x, y, width and height of a node already written in `text`."""
+    match = anchor.search(text)
+    return tuple(int(v) for v in match.groups()) if match else None
+
+
+@lru_cache(maxsize=256)
+def _literal(text: str) -> regex.Pattern:
+    return regex.compile(regex.escape(text))
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> regex.Pattern:
+    return regex.compile(pattern)
+
+
+_NEVER = regex.compile(r"(?!)")
+
+
+NodePattern: TypeAlias = "regex.Pattern | PlacedPattern | ColumnPattern"
+
+
+@lru_cache(maxsize=64)
+def held_patterns(plan: tuple[PlannedNode, ...]) -> tuple[NodePattern, ...]:
+    """One pattern per node of a plan (a plan line's, or the planner's with labels and edges held)."""
     known = "(?:" + "|".join(str(n.id) for n in plan) + ")"
-    patterns = []
+    patterns: list[NodePattern] = []
     for node in plan:
         targets = (
             regex.escape("[" + ", ".join(map(str, node.targets)) + "]")
             if node.targets is not None
             else rf"\[(?:{known}(?:, {known})*)?\]"
         )
+        if node.placed is not None:
+            patterns.append(PlacedPattern(node.id, node.label or "", *node.placed))
+            continue
+        if node.column is not None:
+            fields = "{x}" + NODE_FIELDS.removeprefix(INT)
+            template = rf"\[{node.id}, {fields}, {targets}{_label_pattern(node.label)}\]"
+            patterns.append(ColumnPattern(template, node.column))
+            continue
         patterns.append(regex.compile(rf"\[{node.id}, {NODE_FIELDS}, {targets}{_label_pattern(node.label)}\]"))
     return tuple(patterns)

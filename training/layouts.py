@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ml.dense import ID_STRIDE, MAX_FULL_LAYER, ellipsis_label, is_ellipsis_id
+from ml.dense import dense_ids, ellipsis_label, is_ellipsis_id
 from ml.diagram import CANVAS_HEIGHT, CANVAS_WIDTH, Colour, Diagram, Node
 
 MARGIN_X = 80
@@ -47,27 +47,7 @@ def _columns(count: int) -> list[float]:
     return [MARGIN_X + i * step for i in range(count)]
 
 
-SHOWN_TOP, SHOWN_BOTTOM = 3, 2  # the neurons kept of a layer too large to draw (ml.dense)
 WHITE = (255, 255, 255)
-
-
-def dense_ids(layers: list[int]) -> list[list[int]]:
-    """Node No. of each drawn node, per layer, top to bottom: 100 * layer + position (101, 102, ... 201, ...).
-
-    A layer's target list then depends only on the next layer's index and size, never on a
-    running total of earlier layers, which is what a small generator kept getting wrong. A layer
-    of more than MAX_FULL_LAYER neurons is drawn as its first three, an ellipsis node numbered
-    100 * layer (100, 200, ...) and two more: [101, 102, 103, 100, 104, 105].
-    """
-    ids = []
-    for li, count in enumerate(layers):
-        base = ID_STRIDE * (li + 1)
-        if count > MAX_FULL_LAYER:
-            shown = [base + i + 1 for i in range(SHOWN_TOP + SHOWN_BOTTOM)]
-            ids.append(shown[:SHOWN_TOP] + [base] + shown[SHOWN_TOP:])
-        else:
-            ids.append([base + i + 1 for i in range(count)])
-    return ids
 
 
 def dense_network(layers: list[int], palette: Palette = Palette(), style: str = "solid arrow") -> Diagram:

@@ -148,3 +148,61 @@ def structure_ok(diagram: Diagram, family: str, spec: dict) -> bool:
     if family == "flowchart":
         return flowchart_ok(diagram, spec["nodes"], spec["edges"])
     raise ValueError(f"unknown family {family!r}")
+
+
+FAILURES = ("copy slip", "segmentation", "count", "dropped step", "extra step", "wrong edge", "other")
+
+
+def _close(a: str, b: str) -> bool:
+    """Two names one slip apart: a letter swapped, dropped, added or changed."""
+    a, b = _norm(a), _norm(b)
+    if abs(len(a) - len(b)) > 2 or a == b:
+        return False
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, a, b).ratio() >= 0.8
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """One name is a piece of the other: cut in the wrong place ("route to" for "route to team channels")."""
+    a, b = _norm(a), _norm(b)
+    return a != b and bool(a) and bool(b) and (a in b or b in a)
+
+
+def failure(diagram: Diagram, family: str, spec: dict) -> str | None:
+    """Why a diagram is not the one asked for, as one of FAILURES; None when it is right.
+
+    dense: fewer layers (dropped step), more (extra step), or a size misread (count). CNN and
+    flowchart: fewer or more nodes than asked; else a name near the asked one (copy slip) or
+    overlapping it (segmentation); else the names are right and an edge is not (wrong edge).
+    """
+    if structure_ok(diagram, family, spec):
+        return None
+    if family == "dense":
+        sizes = layer_sizes(diagram, "x")
+        wanted = list(spec["layers"])
+        return "dropped step" if len(sizes) < len(wanted) else "extra step" if len(sizes) > len(wanted) else "count"
+    if family == "cnn":
+        path = _chain(diagram)
+        wanted = spec["labels"]
+        if path is None:
+            return "wrong edge"
+        drawn = [diagram.by_id()[nid].label or "" for nid in path]
+        expected = [w if isinstance(w, str) else w[0] for w in wanted]
+    else:
+        drawn = [n.label or "" for n in diagram.nodes]
+        expected = [n[0] if isinstance(n[0], str) else n[0][0] for n in spec["nodes"]]
+    if len(drawn) < len(expected):
+        return "dropped step"
+    if len(drawn) > len(expected):
+        return "extra step"
+    missing = [e for e in expected if not any(label_matches(d, e) for d in drawn)]
+    if not missing:
+        return "wrong edge"
+    if any(_overlaps(d, e) for e in missing for d in drawn):
+        return "segmentation"
+    if any(_close(d, e) for e in missing for d in drawn):
+        return "copy slip"
+    if family == "cnn" and any(e.split()[:1] == d.split()[:1] for e in missing for d in drawn):
+        return "count"  # "Conv 3x3, 32" drawn as "Conv 3x3, 23": the layer right, its number not
+    return "other"

@@ -21,12 +21,12 @@ from ml.dense import MAX_FULL_LAYER
 from ml.diagram import Diagram
 from ml.grounding import NUMBER_WORDS
 from ml.parser import serialize
+from ml.plan import LABEL_LEAD, plan_line
 from training.flow_phrasing import describe, random_graph
 from training.layouts import (
     PALETTES,
     Layer,
     Step,
-    dense_ids,
     dense_network,
     flowchart,
     layer_boxes,
@@ -52,30 +52,6 @@ class Example:
     @classmethod
     def from_json(cls, line: str) -> Example:
         return cls(**json.loads(line))
-
-
-def plan_line(family: str, spec: dict) -> str:
-    """The answer's first line: a Python comment naming every node by its No., in drawing order.
-
-    A small generator loses count when, while writing the k-th layer, it has to find the k-th size
-    or name somewhere in the request. Writing the list once, next to the request, turns each later
-    step into a lookup by node No. (dense layers are listed as the very target lists the nodes of
-    the previous layer use). Parsers skip it as a comment; the grammar allows it as the first line.
-    """
-    if family == "dense":
-        return "# layers: " + ", ".join(f"[{', '.join(map(str, ids))}]" for ids in dense_ids(spec["layers"]))
-    fields = [[label] for label in spec["labels"]] if family == "cnn" else spec["nodes"]
-    # Written like the node lines ('[2', ', " Conv 3x3, 64"'), so the tokens to copy are the same;
-    # a name (not a kind) after a space, as in the request (training/tokenizer.py).
-    return "# nodes: " + "".join(
-        f"[{i}"
-        + "".join(f", {json.dumps((LABEL_LEAD if j == 0 else '') + f, ensure_ascii=False)}" for j, f in enumerate(item))
-        + "]"
-        for i, item in enumerate(fields, 1)
-    )
-
-
-LABEL_LEAD = " "
 
 
 def answer_text(family: str, spec: dict, diagram: Diagram) -> str:
