@@ -157,7 +157,8 @@ def _reading_text(model_text: str, diagram: Diagram, locale) -> str:
             "button.reading_flowchart", locale, count=len(reading.items), items=", ".join(reading.items), edges=edges
         )
     else:
-        line = i18n.text(f"button.reading_{reading.family}", locale, items=arrow.join(reading.items))
+        key = "button.reading_dense" if reading.family == "dense" else "button.reading_cnn"
+        line = i18n.text(key, locale, items=arrow.join(reading.items))
     return f"{line}\n{i18n.text('button.reading_fix', locale)}\n"
 
 
