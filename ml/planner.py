@@ -232,6 +232,22 @@ def _inside_word(request: bytes, at: int, piece: bytes) -> bool:
     return before.isalnum() and first.isalnum()
 
 
+# Syllables that begin a Korean particle or ending: a name may stop right before one ("계약서 스캔"
+# in "계약서 스캔한 뒤", "LLM" in "LLM으로"), not inside a word ("형" of "형태소").
+KOREAN_ENDINGS = frozenset("을를이가은는와과로으에의도만까부하한해했된되들랑께서고면며및처")
+
+
+def _ends_word(piece: bytes, request: bytes, end: int) -> bool:
+    """Whether a span ending at byte `end` ends a word: "Pi" of "Pipeline" and "화" of "화자" do not."""
+    following = request[end : end + 4].decode("utf-8", "ignore")[:1]
+    if not following or not following.isalnum():
+        return True
+    last = piece.decode()[-1]
+    if "\uac00" <= following <= "\ud7a3":
+        return not ("\uac00" <= last <= "\ud7a3") or following in KOREAN_ENDINGS
+    return not last.isalnum() or not last.isascii()
+
+
 def _is_span(piece: bytes, request: bytes, whole: bool = False) -> bool:
     """Whether `piece` is a piece of the request that starts where a word starts (and, `whole`,
     ends on a character boundary): "OCR" and "계약서 스캔" are, "CR" and a half-written syllable are not."""
@@ -250,9 +266,7 @@ def _is_span(piece: bytes, request: bytes, whole: bool = False) -> bool:
     while at >= 0:
         end = at + len(piece)
         starts = at == 0 or not _inside_word(request, at, piece)
-        # A Latin name ends where its word ends ("Pi" is not "Pipeline"); Korean endings attach.
-        ends = not whole or end == len(request) or not (chr(piece[-1]).isalnum() and chr(request[end]).isalnum())
-        if starts and (ends or piece[-1] >= 0x80 or request[end] >= 0x80):
+        if starts and (not whole or _ends_word(piece, request, end)):
             return True
         at = request.find(piece, at + 1)
     return False

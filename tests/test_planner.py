@@ -35,6 +35,8 @@ def test_a_name_is_whole_words_with_a_letter_in_it():
     assert not ok("F Pi :")  # "Pi" is the start of "Pipeline", not a word of the request
     assert not ok("F CR :")  # nor is the middle of "OCR"
     assert ok("F 계약서 스캔 :data", "계약서 스캔한 뒤 법무팀 검토")  # a Korean ending stays behind
+    assert not ok("F 형 :", "형태소 분석, 감성 분류")  # but a word is not cut inside
+    assert ok("F LLM :model", "리트리버 → LLM으로 답변")
 
 
 def test_a_kind_is_one_of_the_kinds_and_no_name_comes_twice():
