@@ -155,18 +155,6 @@ class Plan:
             PlannedNode(i + 1, tuple(sorted(targets.get(i, []))), name) for i, (name, _) in enumerate(self.nodes)
         )
 
-    def describe(self) -> dict:
-        """The plan for people: steps and edges, or layers (Show spec opens with it)."""
-        if self.family == "dense":
-            return {"family": "dense", "layers": list(self.layers)}
-        if self.family == "cnn":
-            return {"family": "cnn", "layers": list(self.labels)}
-        return {
-            "family": "flowchart",
-            "steps": [name for name, _ in self.nodes],
-            "edges": [[self.nodes[a][0], self.nodes[b][0]] for a, b in self.edges],
-        }
-
 
 def _forwards(nodes: list[tuple[str, str]], edges: list[tuple[int, int]]) -> tuple[list, list] | None:
     """Nodes reordered so that every edge points forwards (the drawer's layouts), keeping the
