@@ -426,7 +426,9 @@ def test_the_service_swaps_in_a_tuned_generator_only_over_the_embedded_model(toy
 
     embedded = DiagramService(Settings(), generator=FakeGenerator([RIGHT]))
     embedded.reload(generator=str(toy_model))
-    assert embedded.generator.name == toy_model.name and embedded.settings.generator.model == str(toy_model)
+    # the tuned model replaces the drawer; the shipped planner still reads the request for it
+    assert embedded.generator.name == f"{toy_model.name}+planner"
+    assert embedded.settings.generator.model == str(toy_model)
 
     other = DiagramService(
         Settings(generator=GeneratorSettings(model="deepseek-ai/deepseek-coder-1.3b-instruct")),
