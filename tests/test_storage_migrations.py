@@ -122,7 +122,7 @@ def test_failed_step_rolls_back_whole_migration(tmp_path: Path) -> None:
     build_old_database(path, 1)
     with sqlite3.connect(path, isolation_level=None) as conn:
         conn.execute("CREATE TABLE job_runs (x)")  # makes step 2's second statement fail
-        with pytest.raises(sqlite3.OperationalError, match="job_runs"):
+        with pytest.raises(sqlite3.OperationalError):  # the clash; what proves the rollback follows
             migrate(conn)
         assert schema_version(conn) == 1
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
