@@ -36,6 +36,13 @@ def median_seconds(func, repeats: int) -> float:
     return statistics.median(times)
 
 
+def pick(cases: list, limit: int, sample: int) -> list:
+    """The first `limit` cases, or `sample` cases evenly spaced through the set (0: all)."""
+    if sample and sample < len(cases):
+        return [cases[i * len(cases) // sample] for i in range(sample)]
+    return cases[: limit or None]
+
+
 def emit(figures: dict) -> None:
     """The bench convention: the last printed line is one JSON object with the figures."""
     print(json.dumps(figures, sort_keys=True))

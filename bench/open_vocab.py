@@ -28,7 +28,7 @@ import statistics
 import time
 import typing
 
-from _common import emit
+from _common import emit, pick
 
 CANDIDATES = 16
 
@@ -40,13 +40,6 @@ def style(diagram) -> tuple:
         tuple(sorted({n.shape for n in diagram.nodes})),
         tuple(sorted({n.line_style for n in diagram.nodes if n.targets})),
     )
-
-
-def pick(cases: list, limit: int, sample: int) -> list:
-    """The first `limit` cases, or `sample` cases evenly spaced through the set (0: all)."""
-    if sample and sample < len(cases):
-        return [cases[i * len(cases) // sample] for i in range(sample)]
-    return cases[: limit or None]
 
 
 class Tally:

@@ -394,20 +394,19 @@ class Planner:
 
     def plan(self, request: str, seed: int | None = None) -> Plan | None:
         """The reading most samples agree on (greedy included), held to the request; None if none reads."""
+        start = time.perf_counter()
+        plans = self.readings(request, seed)
+        self.last_timing = {"plan_s": time.perf_counter() - start, "plans": len(plans)}
+        return choose(plans, request)
+
+    def readings(self, request: str, seed: int | None = None) -> list[Plan]:
+        """Every plan that reads: the greedy one first (if it reads), then the samples'."""
         import torch
 
-        start = time.perf_counter()
         if seed is not None:
             torch.manual_seed(seed)
         texts = self._decode(request, 1, greedy=True) + self._decode(request, self.samples, greedy=False)
-        plans = [p for p in map(parse_plan, texts) if p is not None]
-        self.last_timing = {"plan_s": time.perf_counter() - start, "plans": len(plans)}
-        if not plans:
-            return None
-        votes: dict[tuple, float] = dict(Counter(p.key() for p in plans))
-        votes[plans[0].key()] += 0.5  # the greedy reading breaks ties
-        best = max(votes, key=lambda k: (votes[k], _coverage(next(p for p in plans if p.key() == k), request)))
-        return next(p for p in plans if p.key() == best)
+        return [p for p in map(parse_plan, texts) if p is not None]
 
     def _decode(self, request: str, n: int, greedy: bool) -> list[str]:
         """n plans, byte by byte, each byte checked by plan_prefix_ok (rejection: the next most likely)."""
@@ -458,6 +457,17 @@ def _allowed(row: bytes, token: int, request: bytes) -> bool:
     if token == EOS:
         return plan_prefix_ok(row, request, complete=True)
     return plan_prefix_ok(row + bytes([token]), request)
+
+
+def choose(plans: list[Plan], request: str) -> Plan | None:
+    """The reading most plans agree on; ties go to the first (the greedy one when it reads), then
+    to the one that copies more of the request."""
+    if not plans:
+        return None
+    votes: dict[tuple, float] = dict(Counter(p.key() for p in plans))
+    votes[plans[0].key()] += 0.5
+    best = max(votes, key=lambda k: (votes[k], _coverage(next(p for p in plans if p.key() == k), request)))
+    return next(p for p in plans if p.key() == best)
 
 
 def _coverage(plan: Plan, request: str) -> float:

@@ -8,7 +8,7 @@ import pytest
 
 from ml.grammar import HEAD, extends, is_valid_prefix
 from ml.parser import parse
-from ml.planner import Plan, Planner, new_model, parse_plan, plan_prefix_ok
+from ml.planner import Plan, Planner, choose, new_model, parse_plan, plan_prefix_ok
 from ml.reading import read
 from training.plan_data import pairs, plan_text
 from training.plan_train import plan_matches
@@ -92,6 +92,24 @@ def test_a_cycle_or_an_unknown_kind_is_no_plan():
     assert parse_plan("F a :data | b :process || 1>2 2>1") is None
     assert parse_plan("F a :data | b :widget || 1>2") is None
     assert parse_plan("F a :data | A :process || 1>2") is None  # the same name twice
+
+
+def test_the_reading_most_plans_agree_on_is_kept_and_ties_go_to_the_first_then_to_coverage():
+    def plans(*texts):
+        return [parse_plan(t) for t in texts]
+
+    short, full = (
+        "F invoice PDFs :data | OCR :process || 1>2",
+        "F invoice PDFs :data | OCR :process | postgres :data || 1>2 2>3",
+    )
+    other = "F OCR :process | postgres :data || 1>2"
+    assert choose(plans(short, full, full), REQUEST).key() == parse_plan(full).key()  # two votes beat greedy's 1.5
+    assert choose(plans(short, full), REQUEST).key() == parse_plan(short).key()  # a tie: the greedy (first) one
+    assert choose(plans(other, short, full), REQUEST).key() == parse_plan(other).key()  # greedy's half vote decides
+    assert choose(plans(full, full, short, short), REQUEST).key() == parse_plan(full).key()
+    # two samples tie, both above the greedy one: the one that copies more of the request wins
+    assert choose(plans(other, short, full, full, short), REQUEST).key() == parse_plan(full).key()
+    assert choose([], REQUEST) is None
 
 
 def test_a_flowchart_plan_holds_labels_and_edges():
