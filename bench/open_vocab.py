@@ -11,7 +11,8 @@ the invented-label rate, the parse rate of all candidates, the median and p95 se
 request and generation alone), whether the top 3 are 3 distinct diagrams whenever 3 distinct
 exist, and the number of distinct styles (fills, shapes, line styles) among the 16.
 
-A baseline model, when given, runs the same requests with the same seeds in the same run.
+A baseline model, when given, runs the same requests with the same seeds in the same run; so does
+each `--unplanned` value after the first (candidates the drawer draws without the plan).
 `--decoders hf,loop` runs every request with each decoder in turn (`[generator.sampling] decoder`:
 transformers' generate, then LocalGenerator's loop), same model, same seeds, so that machine
 noise falls on both alike, and reports how many candidates came out the same. `--sample N` takes
@@ -102,9 +103,16 @@ class Tally:
         }
 
 
-def measure(model: str, planner: str, cases, decoders: list[str], args) -> dict[str, Tally]:
+def measure(model: str, planner: str, cases, decoders: list[str], args, unplanned: int = 0) -> dict[str, Tally]:
     """Every case with each decoder in turn (one loaded model), the same seed for all."""
-    from ml.generator import Generator, GeneratorSettings, LocalGenerator, OpenAIGenerator, make_generator
+    from ml.generator import (
+        Generator,
+        GeneratorSettings,
+        LocalGenerator,
+        OpenAIGenerator,
+        SamplingSettings,
+        make_generator,
+    )
     from ml.pipeline import run
 
     generator: Generator
@@ -113,7 +121,11 @@ def measure(model: str, planner: str, cases, decoders: list[str], args) -> dict[
             GeneratorSettings(backend="openai", model=model, url=args.url, server=args.server, timeout_s=3600)
         )
     else:
-        generator = make_generator(GeneratorSettings(model=model, threads=args.threads, planner=planner))
+        generator = make_generator(
+            GeneratorSettings(
+                model=model, threads=args.threads, planner=planner, sampling=SamplingSettings(unplanned=unplanned)
+            )
+        )
     generator.generate("two nodes", 2, seed=0)  # warm-up
     tallies = {decoder: Tally() for decoder in decoders}
     for i, case in enumerate(cases):
@@ -141,6 +153,11 @@ def main() -> None:
     parser.add_argument("--decoders", default="loop", help="comma-separated: loop, hf (each runs every request)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     parser.add_argument("--candidates", type=int, default=CANDIDATES)
+    parser.add_argument(
+        "--unplanned",
+        default="0",
+        help="comma-separated: candidates drawn without the plan (each value runs every request)",
+    )
     parser.add_argument("--url", default=None, help="an OpenAI-compatible server's base URL (the openai backend)")
     parser.add_argument(
         "--server",
@@ -161,9 +178,12 @@ def main() -> None:
     }
     for name in args.sets.split(","):
         cases = pick(read_cases(SETS[name]), args.limit, args.sample)
-        models = {name: (args.model, planner), **({f"{name}_baseline": (args.baseline, "")} if args.baseline else {})}
-        for key, (model, model_planner) in models.items():
-            tallies = measure(model, model_planner, cases, decoders, args)
+        free = [int(k) for k in args.unplanned.split(",")]
+        models = {(name if k == free[0] else f"{name}_unplanned{k}"): (args.model, planner, k) for k in free} | (
+            {f"{name}_baseline": (args.baseline, "", 0)} if args.baseline else {}
+        )
+        for key, (model, model_planner, unplanned) in models.items():
+            tallies = measure(model, model_planner, cases, decoders, args, unplanned)
             for decoder, tally in tallies.items():
                 label = key if len(decoders) == 1 else f"{key}_{decoder}"
                 figures[label] = {"decoder": decoder, **tally.figures()}

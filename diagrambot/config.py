@@ -36,6 +36,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "generator.sampling.max_new_tokens": (1, 8192),
     "generator.sampling.grammar_top_k": (1, 1024),
     "generator.sampling.plans": (0, 64),
+    "generator.sampling.unplanned": (0, 64),
     "scoring.readability_weight": (0, 100),
     "scoring.user_weight": (0, 100),
     "scoring.k": (1, 100),

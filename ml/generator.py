@@ -47,6 +47,7 @@ class SamplingSettings:
     copy_names: bool = False  # hold a plan's names to spans of the request (ml.plan; for copy-trained models)
     decoder: str = "loop"  # loop: LocalGenerator's own sampling loop | hf: transformers' generate
     plans: int = 8  # plans the planner samples besides its greedy one (ml.planner), 0: greedy only
+    unplanned: int = 0  # of the n candidates, how many the drawer draws reading the request itself
 
 
 @dataclass
@@ -524,14 +525,20 @@ class PlannedGenerator:
         self.last_timing: dict[str, float] = {}
 
     def generate(self, request: str, n: int, seed: int | None = None) -> list[str]:
+        """n candidates: the plan drawn, and `unplanned` of them drawn without it, so that where the
+        planner misreads, the ranking's grounding can still prefer the drawer's own reading."""
         plan = self.planner.plan(request, seed)
         self.last_plan = plan
-        texts = self.drawer.generate(request, n, seed, plan=plan)
-        plan_s = self.planner.last_timing.get("plan_s", 0.0)
+        free = n if plan is None else min(n, self.settings.sampling.unplanned)
+        texts, generate_s = [], self.planner.last_timing.get("plan_s", 0.0)
+        for count, held in ((n - free, plan), (free, None)):
+            if count:
+                texts += self.drawer.generate(request, count, seed, plan=held)
+                generate_s += self.drawer.last_timing.get("generate_s", 0.0)
         self.last_timing = {
             **self.drawer.last_timing,
-            "plan_s": plan_s,
-            "generate_s": self.drawer.last_timing.get("generate_s", 0.0) + plan_s,
+            "plan_s": self.planner.last_timing.get("plan_s", 0.0),
+            "generate_s": generate_s,
         }
         return texts
 

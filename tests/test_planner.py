@@ -219,6 +219,18 @@ def test_the_drawer_draws_names_it_never_saw_exactly_as_planned(drawer):
     assert generator.last_plan == plan
 
 
+def test_unplanned_candidates_are_drawn_without_the_plan_after_the_planned_ones(drawer, monkeypatch):
+    from ml.generator import PlannedGenerator
+
+    request = "카카오톡 문의와 이메일 문의를 합쳐 문의 분류기로"
+    plan = parse_plan("F 카카오톡 문의 :data | 이메일 문의 :data | 문의 분류기 :model || 1>3 2>3")
+    assert plan is not None
+    monkeypatch.setattr(drawer.settings.sampling, "unplanned", 1)
+    texts = PlannedGenerator(drawer, FixedPlanner(plan), "fixed").generate(request, 3, seed=0)  # type: ignore[arg-type]
+    starts = [text.startswith(plan.drawer_line()) for text in texts]
+    assert starts == [True, True, False], texts
+
+
 # ---------------------------------------------------------------- failures
 
 
