@@ -18,6 +18,7 @@ sets, for judging. The last line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 from _common import ROOT, emit, pick
@@ -40,11 +41,10 @@ def score(planner, cases) -> dict:
         counts["chosen"] += chosen is not None and plan_matches(chosen, case.family, case.spec)
         counts["any"] += any(right)
         counts["none_read"] += not readings
-    seconds.sort()
     return {
         **{k: round(v / len(cases), 4) for k, v in counts.items()},
         "n": len(cases),
-        "median_s": round(seconds[len(seconds) // 2], 3),
+        "median_s": round(statistics.median(seconds), 3),
     }
 
 

@@ -530,14 +530,15 @@ class PlannedGenerator:
         plan = self.planner.plan(request, seed)
         self.last_plan = plan
         free = n if plan is None else min(n, self.settings.sampling.unplanned)
-        texts, generate_s = [], self.planner.last_timing.get("plan_s", 0.0)
+        plan_s = self.planner.last_timing.get("plan_s", 0.0)
+        texts, generate_s = [], plan_s
         for count, held in ((n - free, plan), (free, None)):
             if count:
                 texts += self.drawer.generate(request, count, seed, plan=held)
                 generate_s += self.drawer.last_timing.get("generate_s", 0.0)
         self.last_timing = {
             **self.drawer.last_timing,
-            "plan_s": self.planner.last_timing.get("plan_s", 0.0),
+            "plan_s": plan_s,
             "generate_s": generate_s,
         }
         return texts
